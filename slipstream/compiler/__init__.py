@@ -1,0 +1,1 @@
+"""Type registry, transformers and the workflow DAG compiler."""

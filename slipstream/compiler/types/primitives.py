@@ -1,0 +1,137 @@
+"""Transformers for int, float, str, bool, datetime, timedelta and None; registered by types/__init__."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from slipstream.compiler.registry import TransformContext, TypeRegistry
+from slipstream.errors import TypeTransformError
+from slipstream.ir import Literal, LiteralType
+
+
+def _mismatch(value: Any, expected: str) -> TypeTransformError:
+    return TypeTransformError(
+        f"expected {expected}, got {type(value).__name__} {_short_repr(value)}"
+    )
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Scalar:
+    """A JSON-native scalar: int, float, str, bool."""
+
+    def __init__(self, py_type: type, kind: str) -> None:
+        self.py_type = py_type
+        self.kind = kind
+        self.name = kind
+        self._type = LiteralType(kind)
+
+    def matches(self, py_type: Any) -> bool:
+        return py_type is self.py_type
+
+    def literal_type(self, py_type: Any, registry: TypeRegistry) -> LiteralType:
+        return self._type
+
+    def to_literal(
+        self, value: Any, py_type: Any, ctx: TransformContext, registry: TypeRegistry
+    ) -> Literal:
+        if self.py_type is float and isinstance(value, int) and not isinstance(value, bool):
+            return Literal(value=float(value))
+        if type(value) is bool and self.py_type is not bool:
+            raise _mismatch(value, self.kind)
+        if not isinstance(value, self.py_type):
+            raise _mismatch(value, self.kind)
+        return Literal(value=value)
+
+    def to_python(
+        self, literal: Literal, py_type: Any, ctx: TransformContext, registry: TypeRegistry
+    ) -> Any:
+        value = literal.value
+        if self.py_type is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, self.py_type) or (type(value) is bool) != (self.py_type is bool):
+            raise _mismatch(value, self.kind)
+        return value
+
+
+class _DateTime:
+    name = "datetime"
+    _type = LiteralType("datetime")
+
+    def matches(self, py_type: Any) -> bool:
+        return py_type is dt.datetime
+
+    def literal_type(self, py_type: Any, registry: TypeRegistry) -> LiteralType:
+        return self._type
+
+    def to_literal(
+        self, value: Any, py_type: Any, ctx: TransformContext, registry: TypeRegistry
+    ) -> Literal:
+        if not isinstance(value, dt.datetime):
+            raise _mismatch(value, "datetime")
+        return Literal(value=value.isoformat())
+
+    def to_python(
+        self, literal: Literal, py_type: Any, ctx: TransformContext, registry: TypeRegistry
+    ) -> Any:
+        return dt.datetime.fromisoformat(literal.value)
+
+
+class _TimeDelta:
+    name = "timedelta"
+    _type = LiteralType("timedelta")
+
+    def matches(self, py_type: Any) -> bool:
+        return py_type is dt.timedelta
+
+    def literal_type(self, py_type: Any, registry: TypeRegistry) -> LiteralType:
+        return self._type
+
+    def to_literal(
+        self, value: Any, py_type: Any, ctx: TransformContext, registry: TypeRegistry
+    ) -> Literal:
+        if not isinstance(value, dt.timedelta):
+            raise _mismatch(value, "timedelta")
+        return Literal(value=value.total_seconds())
+
+    def to_python(
+        self, literal: Literal, py_type: Any, ctx: TransformContext, registry: TypeRegistry
+    ) -> Any:
+        return dt.timedelta(seconds=literal.value)
+
+
+class _NoneType:
+    name = "none"
+    _type = LiteralType("none")
+
+    def matches(self, py_type: Any) -> bool:
+        return py_type is None or py_type is type(None)
+
+    def literal_type(self, py_type: Any, registry: TypeRegistry) -> LiteralType:
+        return self._type
+
+    def to_literal(
+        self, value: Any, py_type: Any, ctx: TransformContext, registry: TypeRegistry
+    ) -> Literal:
+        if value is not None:
+            raise _mismatch(value, "None")
+        return Literal(value=None)
+
+    def to_python(
+        self, literal: Literal, py_type: Any, ctx: TransformContext, registry: TypeRegistry
+    ) -> Any:
+        return None
+
+
+def register(registry: TypeRegistry) -> None:
+    registry.register(_Scalar(int, "int"), int)
+    registry.register(_Scalar(float, "float"), float)
+    registry.register(_Scalar(str, "str"), str)
+    registry.register(_Scalar(bool, "bool"), bool)
+    registry.register(_DateTime(), dt.datetime)
+    registry.register(_TimeDelta(), dt.timedelta)
+    registry.register(_NoneType(), None, type(None))

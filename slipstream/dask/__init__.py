@@ -1,0 +1,1 @@
+"""The Dask plugin: Dask(...) task config, a LocalCluster per attempt, DaskJob manifests."""

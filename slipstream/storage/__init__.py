@@ -1,0 +1,1 @@
+"""Storage: the fsspec blob store and the SQLAlchemy metadata store."""

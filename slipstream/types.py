@@ -1,0 +1,57 @@
+"""Shared vocabulary (phases, IDs, error kinds); a leaf every layer imports, importing nothing of ours."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeAlias
+
+API_VERSION = "slipstream/v1"
+
+ExecutionId: TypeAlias = str
+NodeId: TypeAlias = str
+JSON: TypeAlias = Any
+
+
+class ExecutionPhase(str, enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL_EXECUTION
+
+
+class NodePhase(str, enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    ABORTED = "ABORTED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL_NODE
+
+
+class AttemptPhase(str, enum.Enum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+
+
+class ErrorKind(str, enum.Enum):
+    USER = "user"
+    SYSTEM = "system"
+
+
+_TERMINAL_EXECUTION = frozenset(
+    {ExecutionPhase.SUCCEEDED, ExecutionPhase.FAILED, ExecutionPhase.ABORTED}
+)
+_TERMINAL_NODE = frozenset(
+    {NodePhase.SUCCEEDED, NodePhase.FAILED, NodePhase.SKIPPED, NodePhase.ABORTED}
+)
