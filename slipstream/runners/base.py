@@ -36,6 +36,7 @@ class AttemptResult:
     outputs: LiteralMap | None = None
     error: ErrorDocument | None = None
     output_values: dict[str, Any] | None = None  # in-process only: Python objects of `outputs`
+    exception: BaseException | None = None  # in-process only: the user's exception itself
     info: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,45 @@
+"""slipstream: typed, cached, retryable Python workflows; any task can run on its own Dask cluster.
+
+This module is the public facade: everything users import comes from here (and from
+`slipstream.dask` for the Dask plugin). Heavy libraries are imported only when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slipstream.compiler.types.files import Directory, File
+from slipstream.errors import CompileError, DefinitionError, NonRecoverableError, TaskTimeoutError
+from slipstream.sdk.cache import Cache
+from slipstream.sdk.calls import set_local_executor
+from slipstream.sdk.context import ExecutionContext, current_context
+from slipstream.sdk.resources import Resources
+from slipstream.sdk.task import task
+from slipstream.sdk.workflow import workflow
+
+__version__ = "0.1.0"
+
+
+def _run_locally(entity: Any, kwargs: dict[str, Any]) -> Any:
+    from slipstream.engine.local import run_entity
+
+    return run_entity(entity, kwargs)
+
+
+set_local_executor(_run_locally)
+
+__all__ = [
+    "Cache",
+    "CompileError",
+    "DefinitionError",
+    "Directory",
+    "ExecutionContext",
+    "File",
+    "NonRecoverableError",
+    "Resources",
+    "TaskTimeoutError",
+    "__version__",
+    "current_context",
+    "task",
+    "workflow",
+]

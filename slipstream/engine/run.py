@@ -1,0 +1,542 @@
+"""The run loop of one execution: launches ready nodes, handles attempt results, retries, timeouts."""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+import logging
+import os
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from slipstream.compiler.dag import dependencies
+from slipstream.engine.cache import cache_key, cache_version
+from slipstream.engine.retry import decide
+from slipstream.engine.state import MISSING, NodeState, Scope, resolve, resolve_inputs
+from slipstream.errors import ExecutionError
+from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, TaskTemplate, decode, dumps
+from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
+from slipstream.storage.records import (
+    AttemptRecord,
+    CacheEntry,
+    EventRecord,
+    ExecutionRecord,
+    NodeRecord,
+    WriteBatch,
+)
+from slipstream.types import AttemptPhase, ErrorKind, ExecutionPhase, NodePhase
+
+if TYPE_CHECKING:
+    from slipstream.engine.engine import Engine
+
+log = logging.getLogger("slipstream.engine")
+
+ABORT_POLL_SECONDS = 0.5
+HEARTBEAT_SECONDS = 2.0
+RESERVATION_LEASE_SECONDS = 30.0
+
+
+class ExecutionRun:
+    """Drives one execution to a terminal phase. Not thread-safe: one thread runs it."""
+
+    def __init__(self, engine: Engine, record: ExecutionRecord, scope: Scope,
+                 entities: dict[str, Any] | None = None) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        self.record = record
+        self.root = scope
+        self.entities = entities or {}
+        self.states: dict[str, NodeState] = {}
+        self.batch = WriteBatch()
+        self.inbox: queue.SimpleQueue[tuple[str, AttemptSpec, Any]] = queue.SimpleQueue()
+        self.ready: deque[str] = deque()
+        self.delayed: list[tuple[float, str]] = []  # (when, node id) retries and cache waits
+        self.running = 0
+        self.failure: tuple[NodeState, ErrorDocument] | None = None
+        self.exception: BaseException | None = None
+        self.outputs: LiteralMap | None = None
+        self.output_values: dict[str, Any] | None = None
+        self._last_abort_poll = 0.0
+        self._last_heartbeat = 0.0
+        self._aborting = ""
+
+    # -- runner callbacks (any thread) --------------------------------------------------------
+    def attempt_info(self, spec: AttemptSpec, info: dict[str, Any]) -> None:
+        self.inbox.put(("info", spec, info))
+
+    def attempt_done(self, spec: AttemptSpec, result: AttemptResult) -> None:
+        self.inbox.put(("done", spec, result))
+
+    # -- building the graph --------------------------------------------------------------------
+    def add_scope(self, scope: Scope, parent: str, records: dict[str, NodeRecord]) -> list[NodeRecord]:
+        """Create the states of a workflow body's nodes; returns the records that are new."""
+        created: list[NodeRecord] = []
+        ids = {node.id for node in scope.template.nodes}
+        for node in scope.template.nodes:
+            full = scope.full_id(node.id)
+            record = records.get(full)
+            if record is None:
+                record = NodeRecord(
+                    execution_id=self.record.id, node_id=full, parent_id=parent,
+                    kind=node.kind, target=node.target,
+                )
+                created.append(record)
+            state = NodeState(id=full, node=node, scope=scope, record=record)
+            if record.outputs is not None:
+                state.outputs = decode(record.outputs, LiteralMapDocument).literals
+            self.states[full] = state
+            if parent:
+                self.states[parent].children.add(full)
+        for node in scope.template.nodes:
+            state = self.states[scope.full_id(node.id)]
+            for dep in dependencies(node):
+                if dep in ids:
+                    dep_state = self.states[scope.full_id(dep)]
+                    dep_state.dependents.append(state.id)
+                    if dep_state.phase != NodePhase.SUCCEEDED:
+                        state.waiting_on.add(dep_state.id)
+        for node in scope.template.nodes:
+            state = self.states[scope.full_id(node.id)]
+            if state.phase == NodePhase.SUCCEEDED and parent:
+                self.states[parent].children.discard(state.id)
+            elif state.phase == NodePhase.QUEUED and not state.waiting_on:
+                self.ready.append(state.id)
+        return created
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            while not self._finished():
+                self._launch_ready()
+                self._wait_and_handle()
+                self._housekeeping()
+            self._finish()
+        except KeyboardInterrupt:
+            self._abort_all("interrupted by Ctrl-C")
+            self._finish()
+            raise
+        finally:
+            self.flush()
+
+    def _finished(self) -> bool:
+        return all(state.phase.terminal for state in self.states.values())
+
+    def _wait_and_handle(self) -> None:
+        timeout = self._next_wakeup()
+        try:
+            item = self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait()
+        except queue.Empty:
+            return
+        self._handle(item)
+        while True:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(item)
+
+    def _next_wakeup(self) -> float:
+        if self.ready and self.failure is None and not self._aborting:
+            if self.running < self.settings.max_parallelism:
+                return 0.0
+        now = time.monotonic()
+        wake = now + ABORT_POLL_SECONDS
+        if self.delayed:
+            wake = min(wake, self.delayed[0][0])
+        for state in self.states.values():
+            if state.deadline is not None:
+                wake = min(wake, state.deadline)
+        return max(0.0, wake - now)
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        while self.delayed and self.delayed[0][0] <= now:
+            _, node_id = heapq.heappop(self.delayed)
+            if self.states[node_id].phase == NodePhase.RUNNING and not self._stopping:
+                self.ready.append(node_id)
+        for state in list(self.states.values()):
+            if state.deadline is not None and now >= state.deadline and state.handle:
+                self._time_out(state)
+        if now - self._last_abort_poll >= ABORT_POLL_SECONDS:
+            self._last_abort_poll = now
+            self.flush()
+            if not self._aborting and self.engine.store.is_abort_requested(self.record.id):
+                self._abort_all("aborted on request")
+        if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
+            self._last_heartbeat = now
+            self.engine.store.heartbeat(self.record.id, os.getpid(), time.time())
+            for state in self.states.values():
+                if state.holds_reservation:
+                    self.engine.store.cache_reserve(
+                        state.cache_key, self._owner(state), RESERVATION_LEASE_SECONDS, time.time()
+                    )
+
+    @property
+    def _stopping(self) -> bool:
+        return self.failure is not None or bool(self._aborting)
+
+    # -- launching -------------------------------------------------------------------------------
+    def _launch_ready(self) -> None:
+        if self._stopping:
+            self.ready.clear()
+            return
+        launches: list[tuple[NodeState, AttemptSpec]] = []
+        while self.ready and self.running < self.settings.max_parallelism:
+            state = self.states[self.ready.popleft()]
+            if state.phase.terminal:
+                continue
+            spec = self._prepare(state)
+            if spec is not None:
+                launches.append((state, spec))
+                self.running += 1
+        if not launches:
+            return
+        self.flush()  # every transition is written before it is acted on
+        for state, spec in launches:
+            self._launch(state, spec)
+
+    def _prepare(self, state: NodeState) -> AttemptSpec | None:
+        """Start a node (or its next attempt). None when it needs no attempt now."""
+        node = state.node
+        if state.phase == NodePhase.QUEUED:
+            self._set_phase(state, NodePhase.RUNNING)
+        try:
+            inputs, values = resolve_inputs(node, state.scope, self.states)
+        except ExecutionError as exc:
+            self._fail(state, _system_error(str(exc)))
+            return None
+        if node.kind == "workflow":
+            self._expand_workflow(state, inputs, values)
+            return None
+        expander = self.engine.node_kinds.get(node.kind)
+        if expander is not None:
+            expander(self, state, inputs, values)
+            return None
+        task = state.task or self._effective_task(state)
+        state.task = task
+        if task.cache is not None and not state.record.attempts:
+            if self._try_cache(state, task, inputs):
+                return None
+        state.record.attempts += 1
+        attempt = state.record.attempts
+        prefix = self.engine.blobs.attempt_prefix(self.record.id, state.id, attempt)
+        last_system_try = state.record.system_attempts >= self.settings.system_retries
+        spec = AttemptSpec(
+            execution_id=self.record.id, node_id=state.id, attempt=attempt, task=task,
+            inputs=inputs, output_prefix=prefix, source_root=self.record.options.get(
+                "source_root", ""), on_demand=task.interruptible and last_system_try,
+            bundle_uri=self.record.options.get("bundle_uri", ""), input_values=values,
+        )
+        runner = self.engine.runner_for(task)
+        state.runner = runner
+        state.attempt_started = time.time()
+        self.batch.attempts.append(AttemptRecord(
+            execution_id=self.record.id, node_id=state.id, attempt=attempt,
+            phase=AttemptPhase.RUNNING.value, runner=runner.name, output_prefix=prefix,
+            started_at=state.attempt_started,
+        ))
+        self._event(state, "ATTEMPT", attempt, f"attempt {attempt} on {runner.name}")
+        self.batch.nodes.append(state.record)
+        return spec
+
+    def _launch(self, state: NodeState, spec: AttemptSpec) -> None:
+        try:
+            state.handle = state.runner.launch(spec, self)
+        except Exception as exc:
+            state.handle = AttemptHandle(runner=state.runner.name)
+            self.attempt_done(spec, AttemptResult(
+                AttemptPhase.FAILED, error=_system_error(f"launch failed: {type(exc).__name__}: {exc}")
+            ))
+            return
+        assert state.task is not None
+        if state.task.timeout_seconds is not None:
+            state.deadline = time.monotonic() + state.task.timeout_seconds
+        if state.handle.ref and state.runner.name != "inprocess":
+            self.batch.attempts.append(self._attempt_record(state, AttemptPhase.RUNNING))
+        self.engine.observer.node_changed(self, state)
+
+    def _effective_task(self, state: NodeState) -> TaskTemplate:
+        task = state.scope.template.tasks[state.node.target]
+        overrides = state.node.overrides
+        if overrides is None:
+            return task
+        changes: dict[str, Any] = {}
+        for field in ("requests", "limits", "retries", "timeout_seconds"):
+            value = getattr(overrides, field)
+            if value is not None:
+                changes[field] = value
+        if overrides.cache is False:
+            changes["cache"] = None
+        elif overrides.cache and task.cache is None:
+            from slipstream.ir import CacheSpec
+
+            changes["cache"] = CacheSpec()
+        return msgspec.structs.replace(task, **changes)
+
+    def _try_cache(self, state: NodeState, task: TaskTemplate, inputs: LiteralMap) -> bool:
+        """True if the node was satisfied from the cache or must wait for another writer."""
+        assert task.cache is not None
+        store = self.engine.store
+        state.cache_key = state.cache_key or cache_key(task, inputs)
+        entry = store.cache_get(state.cache_key, time.time())
+        if entry is not None:
+            state.record.cached = True
+            self._succeed(state, decode(entry.outputs, LiteralMapDocument).literals, None,
+                          message="cache hit")
+            return True
+        if task.cache.serialize and not state.holds_reservation:
+            if store.cache_reserve(state.cache_key, self._owner(state),
+                                   RESERVATION_LEASE_SECONDS, time.time()):
+                state.holds_reservation = True
+            else:
+                heapq.heappush(self.delayed, (time.monotonic() + 0.2, state.id))
+                return True
+        return False
+
+    def _owner(self, state: NodeState) -> str:
+        return f"{self.record.id}/{state.id}"
+
+    def _expand_workflow(self, state: NodeState, inputs: LiteralMap,
+                         values: dict[str, Any] | None) -> None:
+        template = state.scope.template.workflows[state.node.target]
+        self.expand(state, template, inputs, values or {})
+
+    def expand(self, state: NodeState, template: Any, inputs: LiteralMap,
+               values: dict[str, Any]) -> None:
+        """Run a workflow body as the children of `state` (sub-workflows, dynamic nodes)."""
+        scope = Scope(template=template, prefix=state.id + "/", inputs=inputs, input_values=values)
+        state.child_scope = scope
+        created = self.add_scope(scope, state.id, {})
+        self.batch.nodes.extend(created)
+        if not state.children:
+            self._complete_parent(state)
+
+    # -- results ---------------------------------------------------------------------------------
+    def _handle(self, item: tuple[str, AttemptSpec, Any]) -> None:
+        kind, spec, payload = item
+        state = self.states.get(spec.node_id)
+        if state is None or state.record.attempts != spec.attempt or state.phase.terminal:
+            return
+        if kind == "info":
+            state.record.info.update(payload)
+            self.batch.nodes.append(state.record)
+            self.batch.attempts.append(self._attempt_record(state, AttemptPhase.RUNNING, info=payload))
+            self._event(state, "INFO", spec.attempt, dumps(payload))
+            self.engine.observer.node_info(self, state, payload)
+            return
+        result: AttemptResult = payload
+        self.running -= 1
+        state.deadline = None
+        state.handle = None
+        self.batch.attempts.append(self._attempt_record(state, result.phase, result.error))
+        if result.phase == AttemptPhase.SUCCEEDED:
+            assert result.outputs is not None
+            self._store_cache(state, result.outputs)
+            self._succeed(state, result.outputs, result.output_values)
+            return
+        error = result.error or _system_error("the attempt failed without an error document")
+        self._failed_attempt(state, error, result.exception)
+
+    def _failed_attempt(self, state: NodeState, error: ErrorDocument,
+                        exception: BaseException | None) -> None:
+        assert state.task is not None
+        record = state.record
+        decision = decide(
+            error, user_failures=record.user_attempts, system_failures=record.system_attempts,
+            user_retries=state.task.retries, system_retries=self.settings.system_retries,
+            backoff=self.settings.retry_backoff, backoff_max=self.settings.retry_backoff_max,
+        )
+        if decision.budget == "system":
+            record.system_attempts += 1
+        else:
+            record.user_attempts += 1
+        if decision.retry and not self._stopping:
+            self._event(state, "RETRYING", record.attempts,
+                        f"{error.type}: {error.message} ({decision.budget} retry in "
+                        f"{decision.delay:.2f}s)")
+            self.batch.nodes.append(record)
+            heapq.heappush(self.delayed, (time.monotonic() + decision.delay, state.id))
+            self.engine.observer.node_changed(self, state)
+            return
+        self._release(state)
+        self.exception = exception
+        self._fail(state, error)
+
+    def _succeed(self, state: NodeState, outputs: LiteralMap,
+                 values: dict[str, Any] | None, message: str = "") -> None:
+        self._release(state)
+        state.outputs = outputs
+        state.output_values = values
+        state.record.outputs = dumps(LiteralMapDocument(literals=outputs))
+        self._set_phase(state, NodePhase.SUCCEEDED, message)
+        for dependent_id in state.dependents:
+            dependent = self.states[dependent_id]
+            dependent.waiting_on.discard(state.id)
+            if not dependent.waiting_on and dependent.phase == NodePhase.QUEUED:
+                self.ready.append(dependent_id)
+        if state.parent:
+            parent = self.states[state.parent]
+            parent.children.discard(state.id)
+            if not parent.children and not parent.phase.terminal:
+                self._complete_parent(parent)
+
+    def _complete_parent(self, state: NodeState) -> None:
+        scope = state.child_scope
+        assert scope is not None
+        completer = self.engine.node_completers.get(state.node.kind)
+        if completer is not None:
+            completer(self, state)
+            return
+        outputs: LiteralMap = {}
+        values: dict[str, Any] = {}
+        try:
+            for name, binding in scope.template.outputs.items():
+                outputs[name], values[name] = resolve(binding, scope, self.states)
+        except ExecutionError as exc:
+            self._fail(state, _system_error(str(exc)))
+            return
+        complete = all(v is not MISSING for v in values.values())
+        self._succeed(state, outputs, values if complete else None)
+
+    def _store_cache(self, state: NodeState, outputs: LiteralMap) -> None:
+        task = state.task
+        if task is None or task.cache is None or not state.cache_key:
+            return
+        now = time.time()
+        ttl = task.cache.ttl_seconds
+        self.batch.cache_entries.append(CacheEntry(
+            key=state.cache_key, task_name=task.name, cache_version=cache_version(task),
+            outputs=dumps(LiteralMapDocument(literals=outputs)), created_at=now,
+            expires_at=None if ttl is None else now + ttl, execution_id=self.record.id,
+            node_id=state.id,
+        ))
+
+    def _release(self, state: NodeState) -> None:
+        if state.holds_reservation:
+            self.flush()
+            self.engine.store.cache_release(state.cache_key, self._owner(state))
+            state.holds_reservation = False
+
+    def _fail(self, state: NodeState, error: ErrorDocument) -> None:
+        state.record.error = dumps(error)
+        self._set_phase(state, NodePhase.FAILED, f"{error.type}: {error.message}")
+        if state.parent:
+            parent = self.states[state.parent]
+            if not parent.phase.terminal:
+                self._fail(parent, error)
+                return
+        if self.failure is None:
+            self.failure = (state, error)
+            self._abort_all("", failing=True)
+
+    def _time_out(self, state: NodeState) -> None:
+        assert state.task is not None and state.handle is not None
+        handle, runner = state.handle, state.runner
+        threading.Thread(target=runner.cancel, args=(handle,), daemon=True).start()
+        seconds = state.task.timeout_seconds
+        error = ErrorDocument(
+            kind=ErrorKind.USER.value, recoverable=True, type="slipstream.errors.TaskTimeoutError",
+            message=f"task {state.task.name!r} timed out after {seconds:g} s (attempt "
+                    f"{state.record.attempts}) and was stopped", timed_out=True,
+        )
+        self.running -= 1
+        state.deadline = None
+        state.handle = None
+        self.batch.attempts.append(self._attempt_record(state, AttemptPhase.FAILED, error))
+        self._failed_attempt(state, error, None)
+
+    def _abort_all(self, reason: str, failing: bool = False) -> None:
+        """Stop every running attempt; nodes not finished become ABORTED."""
+        if reason:
+            self._aborting = reason
+        for state in self.states.values():
+            if state.phase.terminal:
+                continue
+            if state.handle is not None and state.runner is not None:
+                try:
+                    state.runner.cancel(state.handle)
+                except Exception as exc:  # keep aborting the others
+                    log.warning("could not cancel %s: %s", state.id, exc)
+                self.batch.attempts.append(self._attempt_record(state, AttemptPhase.ABORTED))
+                state.handle = None
+                self.running -= 1
+            self._release(state)
+            state.deadline = None
+            self._set_phase(state, NodePhase.ABORTED, reason or "another node failed")
+        self.running = max(self.running, 0)
+
+    # -- recording -------------------------------------------------------------------------------
+    def _set_phase(self, state: NodeState, phase: NodePhase, message: str = "") -> None:
+        record = state.record
+        record.phase = phase.value
+        now = time.time()
+        if phase == NodePhase.RUNNING and record.started_at is None:
+            record.started_at = now
+        if phase.terminal:
+            record.ended_at = now
+        self.batch.nodes.append(record)
+        self._event(state, phase.value, record.attempts, message)
+        self.engine.observer.node_changed(self, state)
+
+    def _event(self, state: NodeState, phase: str, attempt: int, message: str) -> None:
+        self.batch.events.append(EventRecord(
+            execution_id=self.record.id, node_id=state.id, attempt=attempt, phase=phase,
+            at=time.time(), message=message,
+        ))
+
+    def _attempt_record(self, state: NodeState, phase: AttemptPhase,
+                        error: ErrorDocument | None = None,
+                        info: dict[str, Any] | None = None) -> AttemptRecord:
+        attempt = state.record.attempts
+        return AttemptRecord(
+            execution_id=self.record.id, node_id=state.id, attempt=attempt, phase=phase.value,
+            runner=state.runner.name if state.runner else "",
+            handle=dict(state.handle.ref) if state.handle else {},
+            output_prefix=self.engine.blobs.attempt_prefix(self.record.id, state.id, attempt),
+            error=dumps(error) if error else None, info=dict(info or state.record.info),
+            started_at=state.attempt_started,
+            ended_at=None if phase == AttemptPhase.RUNNING else time.time(),
+        )
+
+    def flush(self) -> None:
+        if self.batch:
+            batch, self.batch = self.batch, WriteBatch()
+            batch.nodes = list({id(n): n for n in batch.nodes}.values())
+            self.engine.store.write(batch)
+
+    def _finish(self) -> None:
+        record = self.record
+        now = time.time()
+        if self.failure is not None:
+            state, error = self.failure
+            record.phase = ExecutionPhase.FAILED.value
+            record.error = dumps(error)
+            record.options = {**record.options, "failed_node": state.id}
+        elif self._aborting:
+            record.phase = ExecutionPhase.ABORTED.value
+            record.error = dumps(ErrorDocument(kind=ErrorKind.SYSTEM.value, recoverable=False,
+                                               type="slipstream.Aborted", message=self._aborting))
+        else:
+            outputs: LiteralMap = {}
+            values: dict[str, Any] = {}
+            for name, binding in self.root.template.outputs.items():
+                outputs[name], values[name] = resolve(binding, self.root, self.states)
+            self.outputs = outputs
+            self.output_values = values if all(v is not MISSING for v in values.values()) else None
+            record.outputs = dumps(LiteralMapDocument(literals=outputs))
+            record.phase = ExecutionPhase.SUCCEEDED.value
+        record.ended_at = now
+        self.batch.execution = record
+        self.batch.events.append(EventRecord(execution_id=record.id, phase=record.phase, at=now))
+        self.flush()
+        self.engine.observer.execution_changed(self)
+
+
+def _system_error(message: str) -> ErrorDocument:
+    return ErrorDocument(kind=ErrorKind.SYSTEM.value, recoverable=True,
+                         type="slipstream.SystemError", message=message)
+

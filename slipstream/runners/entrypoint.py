@@ -1,0 +1,100 @@
+"""The body of `python -m slipstream.execute`: inputs.json in, outputs.json or error.json out."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Any
+
+from slipstream.compiler.registry import TransformContext
+from slipstream.config import load_settings
+from slipstream.ir import ErrorDocument, LiteralMapDocument, encode
+from slipstream.runners.attempt import (
+    AttemptTerminated,
+    call_task,
+    decode_inputs,
+    encode_values,
+    error_document,
+    load_task,
+    log_dir_for,
+)
+from slipstream.sdk.plugins import AttemptContext
+from slipstream.runners.bundle import unpack_bundle
+from slipstream.storage.blobs import BlobStore
+from slipstream.types import ErrorKind
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_TERMINATED = 143
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m slipstream.execute")
+    parser.add_argument("--task", required=True, help="MODULE:NAME of the task")
+    parser.add_argument("--inputs", required=True, help="URI of inputs.json")
+    parser.add_argument("--output-prefix", required=True, help="URI of the attempt's folder")
+    parser.add_argument("--bundle", default="", help="URI of a code bundle to unpack first")
+    return parser
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise AttemptTerminated(f"terminated by signal {signum}")
+
+
+def run_attempt_command(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    settings = load_settings()
+    blobs = BlobStore(settings.resolved_blob_url)
+    prefix = args.output_prefix.rstrip("/")
+
+    def fail(exc: BaseException, kind: ErrorKind) -> None:
+        document = error_document(exc, kind)
+        blobs.write_document(f"{prefix}/error.json", document)
+        print(f"{document.type}: {document.message}", file=sys.stderr)
+        print(document.traceback, file=sys.stderr)
+
+    try:
+        if args.bundle:
+            sys.path.insert(0, unpack_bundle(blobs, args.bundle))
+        inputs = blobs.read_document(args.inputs, LiteralMapDocument)
+    except Exception as exc:
+        fail(exc, ErrorKind.SYSTEM)
+        return EXIT_TASK_FAILED
+    try:
+        task = load_task(args.task, os.environ.get("SLIPSTREAM_SOURCE_ROOT", ""))
+        ctx = TransformContext(blobs=blobs, offload_threshold=settings.offload_threshold)
+        values = decode_inputs(
+            task.template, task.interface.inputs, inputs.literals, task.registry, ctx
+        )
+        attempt = AttemptContext(
+            execution_id=os.environ.get("SLIPSTREAM_EXECUTION_ID", ""),
+            node_id=os.environ.get("SLIPSTREAM_NODE_ID", ""),
+            attempt=int(os.environ.get("SLIPSTREAM_ATTEMPT", "1")),
+            output_prefix=prefix,
+            log_dir=log_dir_for(blobs.local_path(prefix)),
+        )
+
+        def report(info: dict[str, Any]) -> None:
+            blobs.write_bytes(f"{prefix}/runtime.json", encode(info))
+
+        outputs = call_task(task, values, attempt, report=report)
+        literals = encode_values(
+            f"task {task.template.name!r}: output", task.interface.outputs, outputs,
+            task.registry, ctx,
+        )
+        blobs.write_document(f"{prefix}/outputs.json", LiteralMapDocument(literals=literals))
+        return EXIT_OK
+    except AttemptTerminated as exc:
+        fail(exc, ErrorKind.SYSTEM)
+        return EXIT_TERMINATED
+    except BaseException as exc:  # noqa: BLE001 - everything the user's code raises is reported
+        fail(exc, ErrorKind.USER)
+        return EXIT_TASK_FAILED
+
+
+def read_error(blobs: BlobStore, prefix: str) -> ErrorDocument | None:
+    uri = f"{prefix}/error.json"
+    return blobs.read_document(uri, ErrorDocument) if blobs.exists(uri) else None

@@ -1,0 +1,286 @@
+"""The local-process runner: each attempt is its own OS process running slipstream.execute."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from slipstream.ir import ErrorDocument, LiteralMapDocument, decode
+from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec, Runner, RunnerEvents
+from slipstream.types import AttemptPhase, ErrorKind
+
+TERMINATE_GRACE_SECONDS = 5.0
+_POLL_SECONDS = 0.05
+
+
+class Zygote:
+    """A warm `python -m slipstream.execute --zygote` that forks attempts on request."""
+
+    def __init__(self, preload: list[str], env: dict[str, str]) -> None:
+        command = [sys.executable, "-m", "slipstream.execute", "--zygote"]
+        if preload:
+            command += ["--preload", ",".join(preload)]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **env},
+            start_new_session=True,
+        )
+        assert self._process.stdout is not None
+        self._out = self._process.stdout
+        ready = json.loads(self._out.readline() or b"{}")
+        if "ready" not in ready:
+            raise RuntimeError("the warm interpreter failed to start")
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._pids: dict[int, threading.Event | int] = {}
+        self._spawned: dict[int, tuple[threading.Event, list[int]]] = {}
+        self._exits: dict[int, int] = {}
+        self._exit_events: dict[int, threading.Event] = {}
+        threading.Thread(target=self._read, name="slipstream-zygote", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self._out:
+            message = json.loads(line)
+            with self._lock:
+                if "id" in message:
+                    event, box = self._spawned.pop(message["id"])
+                    box.append(message["pid"])
+                    event.set()
+                else:
+                    self._exits[message["pid"]] = message["exit"]
+                    waiting = self._exit_events.pop(message["pid"], None)
+                    if waiting is not None:
+                        waiting.set()
+
+    def spawn(self, argv: list[str], env: dict[str, str], log: str) -> int:
+        event, box = threading.Event(), []  # type: ignore[var-annotated]
+        with self._lock:
+            self._next_id += 1
+            request_id = self._next_id
+            self._spawned[request_id] = (event, box)
+            assert self._process.stdin is not None
+            request = {"id": request_id, "argv": argv, "env": env, "log": log}
+            self._process.stdin.write((json.dumps(request) + "\n").encode())
+            self._process.stdin.flush()
+        if not event.wait(30):
+            raise RuntimeError("the warm interpreter did not answer")
+        return box[0]
+
+    def wait(self, pid: int) -> int:
+        with self._lock:
+            if pid in self._exits:
+                return self._exits.pop(pid)
+            event = self._exit_events.setdefault(pid, threading.Event())
+        event.wait()
+        with self._lock:
+            return self._exits.pop(pid)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _start_time(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return ""
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class ProcessRunner(Runner):
+    """Runs attempts as processes forked from a warm interpreter (or fresh, if warm is off)."""
+
+    name = "process"
+
+    def __init__(self, blobs: Any, *, preload: list[str] | None = None, warm: bool = True,
+                 env: dict[str, str] | None = None) -> None:
+        self.blobs = blobs
+        self.warm = warm
+        self.preload = list(preload or [])
+        self.env = dict(env or {})
+        self._zygote: Zygote | None = None
+        self._zygote_lock = threading.Lock()
+        self._cancelled: set[int] = set()
+
+    def _warm_interpreter(self) -> Zygote:
+        with self._zygote_lock:
+            if self._zygote is None or not self._zygote.alive:
+                self._zygote = Zygote(self.preload, self.env)
+            return self._zygote
+
+    def _log_path(self, prefix: str) -> str:
+        local = self.blobs.local_path(prefix)
+        if local is None:
+            local = str(Path.home() / ".slipstream" / "attempt-logs" / prefix.split("/runs/")[-1])
+        Path(local).mkdir(parents=True, exist_ok=True)
+        return str(Path(local) / "attempt.log")
+
+    def launch(self, spec: AttemptSpec, events: RunnerEvents) -> AttemptHandle:
+        prefix = spec.output_prefix
+        self.blobs.write_document(f"{prefix}/inputs.json", LiteralMapDocument(literals=spec.inputs))
+        argv = ["--task", spec.task.function, "--inputs", f"{prefix}/inputs.json",
+                "--output-prefix", prefix]
+        if spec.bundle_uri:
+            argv += ["--bundle", spec.bundle_uri]
+        env = {
+            **self.env,
+            **spec.task.environment,
+            "SLIPSTREAM_EXECUTION_ID": spec.execution_id,
+            "SLIPSTREAM_NODE_ID": spec.node_id,
+            "SLIPSTREAM_ATTEMPT": str(spec.attempt),
+            "SLIPSTREAM_SOURCE_ROOT": spec.source_root,
+            "SLIPSTREAM_BLOB_URL": self.blobs.root,
+        }
+        log = self._log_path(prefix)
+        wait: Any
+        if self.warm:
+            zygote = self._warm_interpreter()
+            pid = zygote.spawn(argv, env, log)
+
+            def wait() -> int | None:
+                return zygote.wait(pid)
+        else:
+            with open(log, "ab") as log_file:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "slipstream.execute", *argv],
+                    env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True,
+                )
+            pid = process.pid
+            wait = process.wait
+        handle = AttemptHandle(
+            runner=self.name,
+            ref={"pid": pid, "start": _start_time(pid), "prefix": prefix, "log": log},
+        )
+        self._watch(spec, events, pid, prefix, wait)
+        return handle
+
+    def _watch(self, spec: AttemptSpec, events: RunnerEvents, pid: int, prefix: str,
+               wait: Any) -> None:
+        done = threading.Event()
+        exit_code: list[int | None] = []
+
+        def waiter() -> None:
+            exit_code.append(wait())
+            done.set()
+
+        def watcher() -> None:
+            runtime_uri = f"{prefix}/runtime.json"
+            reported = False
+            while not done.wait(0.25 if not reported else 1.0):
+                if not reported and self.blobs.exists(runtime_uri):
+                    try:
+                        events.attempt_info(spec, json.loads(self.blobs.read_bytes(runtime_uri)))
+                        reported = True
+                    except ValueError:
+                        pass  # half-written: read it on the next turn
+            if not reported and self.blobs.exists(runtime_uri):
+                events.attempt_info(spec, json.loads(self.blobs.read_bytes(runtime_uri)))
+            if pid in self._cancelled:
+                return
+            events.attempt_done(spec, self.collect(prefix, exit_code[0]))
+
+        threading.Thread(target=waiter, daemon=True, name=f"slipstream-wait-{pid}").start()
+        threading.Thread(target=watcher, daemon=True, name=f"slipstream-watch-{pid}").start()
+
+    def collect(self, prefix: str, exit_code: int | None) -> AttemptResult:
+        """The attempt's result from what it left in the blob store."""
+        outputs_uri, error_uri = f"{prefix}/outputs.json", f"{prefix}/error.json"
+        if self.blobs.exists(outputs_uri):
+            document = decode(self.blobs.read_bytes(outputs_uri), LiteralMapDocument)
+            return AttemptResult(AttemptPhase.SUCCEEDED, outputs=document.literals)
+        if self.blobs.exists(error_uri):
+            error = decode(self.blobs.read_bytes(error_uri), ErrorDocument)
+            return AttemptResult(AttemptPhase.FAILED, error=error)
+        how = "ended" if exit_code is None else _describe_exit(exit_code)
+        return AttemptResult(
+            AttemptPhase.FAILED,
+            error=ErrorDocument(
+                kind=ErrorKind.SYSTEM.value,
+                recoverable=True,
+                type="slipstream.AttemptDied",
+                message=f"the attempt's process {how} without writing outputs.json or error.json",
+            ),
+        )
+
+    def cancel(self, handle: AttemptHandle) -> None:
+        pid = int(handle.ref["pid"])
+        self._cancelled.add(pid)
+        if not _pid_alive(pid) or (handle.ref.get("start") and
+                                   _start_time(pid) != handle.ref["start"]):
+            return
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(_POLL_SECONDS)
+        _signal_group(pid, signal.SIGKILL)
+
+    def adopt(self, handle: AttemptHandle, spec: AttemptSpec, events: RunnerEvents) -> bool:
+        pid = int(handle.ref.get("pid", 0))
+        prefix = str(handle.ref.get("prefix") or spec.output_prefix)
+        alive = pid > 0 and _pid_alive(pid) and _start_time(pid) == handle.ref.get("start")
+        if not alive:
+            if not (self.blobs.exists(f"{prefix}/outputs.json")
+                    or self.blobs.exists(f"{prefix}/error.json")):
+                return False
+
+        def wait() -> None:
+            while alive and _pid_alive(pid):
+                time.sleep(0.1)
+
+        self._watch(spec, events, pid, prefix, wait)
+        return True
+
+    def close(self) -> None:
+        with self._zygote_lock:
+            if self._zygote is not None:
+                self._zygote.close()
+                self._zygote = None
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"

@@ -1,0 +1,169 @@
+"""Promises: the placeholders a workflow body wires together while it is traced at definition time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from slipstream.errors import CompileError
+from slipstream.ir import LiteralType, Node, Overrides
+from slipstream.sdk.resources import Resources
+
+
+@dataclass
+class NodeBuilder:
+    """A node under construction; frozen into an ir.Node when tracing ends."""
+
+    id: str
+    kind: str
+    target: str
+    label: str  # the task or workflow name, for messages
+    inputs: dict[str, Any] = field(default_factory=dict)  # name -> ir.Binding
+    upstream: list[str] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Node:
+        return Node(
+            id=self.id,
+            kind=self.kind,
+            target=self.target,
+            inputs=dict(self.inputs),
+            upstream=tuple(self.upstream),
+            overrides=Overrides(**self.overrides) if self.overrides else None,
+            spec=dict(self.spec),
+        )
+
+
+class _NodeOps:
+    """Operations shared by every handle on a node: ordering and per-call overrides."""
+
+    _node: NodeBuilder | None
+
+    def _require_node(self, what: str) -> NodeBuilder:
+        if self._node is None:
+            raise CompileError(f"{what} applies to a task or workflow call, not a workflow input")
+        return self._node
+
+    def with_overrides(
+        self,
+        *,
+        requests: Resources | None = None,
+        limits: Resources | None = None,
+        retries: int | None = None,
+        timeout: float | timedelta | None = None,
+        cache: bool | None = None,
+        name: str | None = None,
+    ) -> Any:
+        node = self._require_node("with_overrides()")
+        if requests is not None:
+            node.overrides["requests"] = requests.to_spec()
+        if limits is not None:
+            node.overrides["limits"] = limits.to_spec()
+        if retries is not None:
+            if not isinstance(retries, int) or retries < 0:
+                raise CompileError(f"with_overrides(retries={retries!r}): expected an int >= 0")
+            node.overrides["retries"] = retries
+        if timeout is not None:
+            node.overrides["timeout_seconds"] = timeout_seconds(timeout, "with_overrides")
+        if cache is not None:
+            node.overrides["cache"] = bool(cache)
+        if name is not None:
+            node.overrides["name"] = str(name)
+        return self
+
+    def __rshift__(self, other: Any) -> Any:
+        upstream = self._require_node("`>>`")
+        downstream = getattr(other, "_node", None)
+        if downstream is None:
+            raise CompileError(f"`a >> b` needs two task or workflow calls, got {other!r}")
+        if upstream.id not in downstream.upstream:
+            downstream.upstream.append(upstream.id)
+        return other
+
+
+class Promise(_NodeOps):
+    """One output of a node (or one workflow input), with its type."""
+
+    __slots__ = ("_node", "input_name", "literal_type", "output", "py_type")
+
+    def __init__(
+        self,
+        node: NodeBuilder | None,
+        output: str,
+        literal_type: LiteralType,
+        py_type: Any,
+        input_name: str = "",
+    ) -> None:
+        self._node = node
+        self.output = output
+        self.literal_type = literal_type
+        self.py_type = py_type
+        self.input_name = input_name
+
+    @property
+    def node_id(self) -> str:
+        return self._node.id if self._node is not None else ""
+
+    def describe(self) -> str:
+        if self._node is None:
+            return f"workflow input {self.input_name!r}"
+        return f"output {self.output!r} of node {self._node.id!r} ({self._node.label})"
+
+    def __bool__(self) -> bool:
+        raise CompileError(
+            f"{self.describe()} has no value while the workflow is defined; "
+            "use conditional() to branch on it"
+        )
+
+    def __iter__(self) -> Any:
+        raise CompileError(
+            f"{self.describe()} cannot be iterated while the workflow is defined; "
+            "use a @dynamic task or map_task to fan out over it"
+        )
+
+    def __repr__(self) -> str:
+        return f"Promise({self.describe()}: {self.literal_type})"
+
+
+class VoidPromise(_NodeOps):
+    """The result of calling a task that returns nothing: usable only for ordering."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: NodeBuilder) -> None:
+        self._node = node
+
+    def __repr__(self) -> str:
+        assert self._node is not None
+        return f"VoidPromise(node {self._node.id!r})"
+
+
+_TUPLE_CLASSES: dict[type, type] = {}
+
+
+def outputs_tuple(named_tuple: type, node: NodeBuilder, promises: dict[str, Promise]) -> Any:
+    """The user's NamedTuple class, holding promises, that also supports overrides and `>>`."""
+    cls = _TUPLE_CLASSES.get(named_tuple)
+    if cls is None:
+        cls = type(named_tuple.__name__, (named_tuple, _NodeOps), {"_node": None})
+        _TUPLE_CLASSES[named_tuple] = cls
+    value = cls(**promises)
+    value.__dict__["_node"] = node
+    return value
+
+
+def timeout_seconds(timeout: Any, where: str) -> float:
+    """A timeout given as seconds or a timedelta, validated."""
+    if isinstance(timeout, timedelta):
+        seconds = timeout.total_seconds()
+    elif isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        seconds = float(timeout)
+    else:
+        raise CompileError(
+            f"{where}: timeout={timeout!r} must be a number of seconds or a timedelta"
+        )
+    if seconds <= 0:
+        raise CompileError(f"{where}: timeout={timeout!r} must be positive")
+    return seconds
