@@ -1,4 +1,4 @@
-"""Rows of the metadata store as plain Structs; written by the engine, read by the CLI and server."""
+"""Rows of the metadata store as plain Structs; written by the engine, read by CLI and server."""
 
 from __future__ import annotations
 
@@ -91,3 +91,13 @@ class WriteBatch(msgspec.Struct, kw_only=True):
         return bool(
             self.events or self.nodes or self.attempts or self.execution or self.cache_entries
         )
+
+
+class EntityRecord(msgspec.Struct, kw_only=True):
+    """A registered task or workflow: its template by name and version."""
+
+    name: str
+    version: str
+    kind: str  # "task" | "workflow"
+    template: str  # TaskTemplate / WorkflowTemplate as IR JSON
+    created_at: float = 0.0

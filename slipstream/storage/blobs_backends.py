@@ -1,0 +1,257 @@
+"""Byte movers under the blob store's root: the local filesystem and fsspec; used by blobs.py."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from typing import IO, Any, Protocol
+
+from slipstream.errors import ConfigError
+
+CHUNK = 8 << 20  # bytes per read when streaming files; large enough to amortise syscalls
+
+# Which fsspec implementation each scheme needs, for the error when it is missing.
+SCHEME_PACKAGES = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+    "az": "adlfs",
+    "memory": "fsspec",
+}
+
+
+class BlobNotFoundError(FileNotFoundError):
+    """A blob the caller asked for does not exist; the message names its URI."""
+
+
+class Backend(Protocol):
+    """Operations on keys ("/"-separated, already validated, relative to the root)."""
+
+    def write_bytes(self, key: str, data: bytes | memoryview) -> None: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def upload(self, local: str, key: str) -> None: ...
+    def download(self, key: str, dest: str) -> None: ...
+    def open(self, key: str, mode: str) -> IO[Any]: ...
+    def local_path(self, key: str) -> str | None: ...
+    def store_file(self, local: str, key_for: Callable[[str], str]) -> tuple[str, str]: ...
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as src:
+        while n := src.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def copy_hashing(src: str, out: IO[bytes]) -> str:
+    """Copy the file at src into the raw binary file out in one pass; return its sha256."""
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with open(src, "rb", buffering=0) as inp:
+        while n := inp.readinto(buffer):
+            digest.update(view[:n])
+            chunk = view[:n]
+            while chunk:
+                chunk = chunk[out.write(chunk) or 0 :]
+    return digest.hexdigest()
+
+
+def _tmp_name(path: str) -> str:
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.tmp-{secrets.token_hex(6)}")
+
+
+class LocalBackend:
+    """Plain os calls: atomic temp-file-then-rename writes, no copy through fsspec."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def path(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/"))
+
+    def _create_tmp(self, final: str) -> tuple[str, int]:
+        tmp = _tmp_name(final)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            return tmp, os.open(tmp, flags, 0o666)
+
+    def write_bytes(self, key: str, data: bytes | memoryview) -> None:
+        final = self.path(key)
+        tmp, fd = self._create_tmp(final)
+        try:
+            with open(fd, "wb", buffering=0, closefd=True) as out:
+                view = memoryview(data)
+                while view:
+                    written = out.write(view)
+                    view = view[written or 0 :]
+            os.replace(tmp, final)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self.path(key)
+        try:
+            with open(path, "rb") as src:
+                return src.read()
+        except (FileNotFoundError, IsADirectoryError):
+            raise BlobNotFoundError(f"no blob at {path}") from None
+
+    def exists(self, key: str) -> bool:
+        return os.path.exists(self.path(key))
+
+    def upload(self, local: str, key: str) -> None:
+        final = self.path(key)
+        tmp, fd = self._create_tmp(final)
+        os.close(fd)
+        try:
+            shutil.copyfile(local, tmp)  # sendfile / copy_file_range in the kernel
+            os.replace(tmp, final)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def download(self, key: str, dest: str) -> None:
+        src = self.path(key)
+        if not os.path.isfile(src):
+            raise BlobNotFoundError(f"no blob at {src}")
+        parent = os.path.dirname(os.path.abspath(dest))
+        os.makedirs(parent, exist_ok=True)
+        shutil.copyfile(src, dest)
+
+    def open(self, key: str, mode: str) -> IO[Any]:
+        path = self.path(key)
+        if any(c in mode for c in "wax+"):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            return open(path, mode)
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob at {path}") from None
+
+    def local_path(self, key: str) -> str | None:
+        return self.path(key)
+
+    def store_file(self, local: str, key_for: Callable[[str], str]) -> tuple[str, str]:
+        """One pass over the source: hash while writing a temp file, then rename into place."""
+        folder_key = key_for("0" * 64).rsplit("/", 1)[0]
+        tmp, fd = self._create_tmp(self.path(folder_key + "/incoming"))
+        try:
+            with open(fd, "wb", buffering=0) as out:
+                sha = copy_hashing(local, out)
+            key = key_for(sha)
+            final = self.path(key)
+            if os.path.exists(final):
+                _unlink_quietly(tmp)  # stored once: identical content is already there
+            else:
+                os.replace(tmp, final)
+            return key, sha
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def store_tree(self, staged: str, key: str) -> None:
+        """Move a fully written staging folder to key in one rename (losers discard theirs)."""
+        final = self.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        try:
+            os.rename(staged, final)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            shutil.rmtree(staged, ignore_errors=True)
+
+    def staging_dir(self, key: str) -> str:
+        final = self.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        staged = _tmp_name(final)
+        os.mkdir(staged)
+        return staged
+
+
+class FsspecBackend:
+    """Any fsspec filesystem (object stores): a single PUT is already atomic there."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any]) -> None:
+        scheme = url.split("://", 1)[0].lower()
+        try:
+            import fsspec
+            from fsspec.core import url_to_fs
+
+            fs, root = url_to_fs(url, **storage_options)
+        except ImportError as exc:
+            package = SCHEME_PACKAGES.get(scheme, f"an fsspec implementation for {scheme}://")
+            raise ConfigError(
+                f"blob store URL {url!r} needs the {package} package (pip install {package}): {exc}"
+            ) from None
+        except ValueError as exc:
+            if "Protocol not known" in str(exc) or scheme not in fsspec.available_protocols():
+                raise ConfigError(
+                    f"blob store URL {url!r}: unknown scheme {scheme!r} "
+                    "(expected file://, s3://, gs:// or abfs://)"
+                ) from None
+            raise ConfigError(f"blob store URL {url!r} is not usable: {exc}") from None
+        self.fs = fs
+        self.root = root.rstrip("/")
+
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    def write_bytes(self, key: str, data: bytes | memoryview) -> None:
+        self.fs.pipe_file(self.path(key), bytes(data) if isinstance(data, memoryview) else data)
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return bytes(self.fs.cat_file(self.path(key)))
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob at {self.path(key)}") from None
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self.path(key)))
+
+    def upload(self, local: str, key: str) -> None:
+        self.fs.put_file(local, self.path(key))
+
+    def download(self, key: str, dest: str) -> None:
+        if not self.fs.isfile(self.path(key)):
+            raise BlobNotFoundError(f"no blob at {self.path(key)}")
+        parent = os.path.dirname(os.path.abspath(dest))
+        os.makedirs(parent, exist_ok=True)
+        self.fs.get_file(self.path(key), dest)
+
+    def open(self, key: str, mode: str) -> IO[Any]:
+        try:
+            return self.fs.open(self.path(key), mode)
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob at {self.path(key)}") from None
+
+    def local_path(self, key: str) -> str | None:
+        return None
+
+    def store_file(self, local: str, key_for: Callable[[str], str]) -> tuple[str, str]:
+        sha = sha256_file(local)
+        key = key_for(sha)
+        if not self.exists(key):
+            self.upload(local, key)
+        return key, sha
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
