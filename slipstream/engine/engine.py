@@ -255,6 +255,20 @@ class Engine:
             message=f"attempt {last.attempt} was lost with the engine that ran it",
         ), None)
 
+    def attempt_logs(self, attempt: AttemptRecord) -> str | None:
+        """The logs an attempt kept: its process output, then Dask scheduler/worker logs."""
+        if attempt.runner == "kubernetes":
+            runner: Any = self.runner("kubernetes")
+            return str(runner.logs(AttemptHandle(runner=attempt.runner, ref=attempt.handle),
+                                   attempt.output_prefix))
+        parts = []
+        for name in ("attempt.log", "dask-scheduler.log", "dask-workers.log"):
+            uri = f"{attempt.output_prefix}/{name}"
+            if self.blobs.exists(uri):
+                text = self.blobs.read_bytes(uri).decode(errors="replace")
+                parts.append(f"==> {name} <==\n{text}")
+        return "".join(parts) or None
+
     def abort(self, execution_id: str, wait_seconds: float = 15.0) -> ExecutionPhase:
         """Ask the engine running it to abort; abort it here if no engine is alive."""
         record = self.store.get_execution(execution_id)

@@ -1,0 +1,184 @@
+"""`slipstream executions list|show|resume|abort|logs`: the history in the metadata store."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from slipstream.cli.context import engine as make_engine
+from slipstream.cli.output import EXIT_INTERRUPTED, duration, print_error, report_outcome, when
+from slipstream.cli.progress import Progress
+from slipstream.errors import ExecutionError
+from slipstream.ir import ErrorDocument, LiteralMapDocument, WorkflowTemplate, decode
+from slipstream.compiler.values import literal_to_display
+
+
+@click.group("executions")
+def executions() -> None:
+    """List, inspect, resume and abort executions."""
+
+
+def _require(engine: Any, execution_id: str) -> Any:
+    record = engine.store.get_execution(execution_id)
+    if record is None:
+        raise click.BadParameter(f"no execution {execution_id!r}", param_hint="ID")
+    return record
+
+
+@executions.command("list")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--phase", default=None, help="Only executions in this phase.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_executions(limit: int, phase: str | None, as_json: bool) -> None:
+    """The most recent executions."""
+    records = make_engine().store.list_executions(limit=limit, phase=phase.upper() if phase else None)
+    if as_json:
+        click.echo(json.dumps([
+            {"execution": r.id, "name": r.name, "kind": r.kind, "phase": r.phase,
+             "created_at": r.created_at, "ended_at": r.ended_at} for r in records
+        ]))
+        return
+    if not records:
+        click.echo("no executions yet", err=True)
+        return
+    click.echo(f"{'EXECUTION':16} {'PHASE':10} {'STARTED':20} {'DURATION':>10}  NAME")
+    for r in records:
+        click.echo(f"{r.id:16} {r.phase:10} {when(r.created_at):20} "
+                   f"{duration(r.started_at, r.ended_at):>10}  {r.name}")
+
+
+def _node_document(node: Any, attempts: list[Any]) -> dict[str, Any]:
+    return {
+        "node": node.node_id, "parent": node.parent_id, "kind": node.kind, "target": node.target,
+        "phase": node.phase, "cached": node.cached, "attempts": node.attempts,
+        "started_at": node.started_at, "ended_at": node.ended_at, "info": node.info,
+        "error": json.loads(node.error) if node.error else None,
+        "attempt_history": [
+            {"attempt": a.attempt, "phase": a.phase, "runner": a.runner,
+             "error": json.loads(a.error) if a.error else None, "info": a.info,
+             "started_at": a.started_at, "ended_at": a.ended_at}
+            for a in attempts
+        ],
+    }
+
+
+@executions.command("show")
+@click.argument("execution_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(execution_id: str, as_json: bool) -> None:
+    """One execution: its nodes (nested), phases, attempts, errors and outputs."""
+    engine = make_engine()
+    record = _require(engine, execution_id)
+    nodes = engine.store.get_nodes(execution_id)
+    attempts: dict[str, list[Any]] = {}
+    for attempt in engine.store.get_attempts(execution_id):
+        attempts.setdefault(attempt.node_id, []).append(attempt)
+    template = decode(record.template, WorkflowTemplate)
+    outputs: dict[str, Any] = {}
+    if record.outputs:
+        for name, literal in decode(record.outputs, LiteralMapDocument).literals.items():
+            variable = template.interface.output(name)
+            if variable is not None:
+                outputs[name] = literal_to_display(literal, variable.type)
+    error = decode(record.error, ErrorDocument) if record.error else None
+    if as_json:
+        click.echo(json.dumps({
+            "execution": record.id, "name": record.name, "kind": record.kind,
+            "phase": record.phase, "created_at": record.created_at, "ended_at": record.ended_at,
+            "outputs": outputs, "error": json.loads(record.error) if record.error else None,
+            "nodes": [_node_document(n, attempts.get(n.node_id, [])) for n in nodes],
+        }, default=str))
+        return
+    click.echo(f"execution {record.id}  {record.name}  {record.phase}  "
+               f"{duration(record.started_at, record.ended_at)}")
+    click.echo(f"started {when(record.created_at)}")
+    for node in sorted(nodes, key=lambda n: (n.started_at or float("inf"), n.node_id)):
+        depth = node.node_id.count("/")
+        flags = " (cached)" if node.cached else ""
+        tries = f"  attempts {node.attempts}" if node.attempts > 1 else ""
+        click.echo(f"  {'  ' * depth}{node.node_id.rsplit('/', 1)[-1]:<28} {node.phase:<10}"
+                   f"{flags} {duration(node.started_at, node.ended_at):>9}{tries}")
+        dashboard = node.info.get("dashboard")
+        if dashboard:
+            click.echo(f"  {'  ' * depth}  dask dashboard: {dashboard}")
+        for key, value in node.info.items():
+            if key not in {"dashboard"} and isinstance(value, str | int | float):
+                click.echo(f"  {'  ' * depth}  {key}: {value}")
+        if node.error and node.phase == "FAILED":
+            node_error = decode(node.error, ErrorDocument)
+            click.echo(f"  {'  ' * depth}  {node_error.type}: {node_error.message}")
+    if outputs:
+        click.echo("outputs:")
+        for name, value in outputs.items():
+            click.echo(f"  {name}: {json.dumps(value, default=str)}")
+    if error is not None:
+        print_error(error, record.options.get("failed_node", ""))
+
+
+@executions.command("resume")
+@click.argument("execution_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def resume(execution_id: str, as_json: bool) -> None:
+    """Finish an execution whose engine died; nothing that succeeded runs again."""
+    engine = make_engine()
+    record = _require(engine, execution_id)
+    progress = Progress()
+    engine.observer = progress
+    started = time.monotonic()
+    try:
+        outcome = engine.resume(execution_id)
+    except ExecutionError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        progress.stop()
+        click.secho("interrupted: the execution was aborted", fg="red", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        progress.stop()
+    template = decode(record.template, WorkflowTemplate)
+    code = report_outcome(outcome, template.interface, as_json, started)
+    if code:
+        sys.exit(code)
+
+
+@executions.command("abort")
+@click.argument("execution_id", metavar="ID")
+def abort(execution_id: str) -> None:
+    """Stop a running execution and everything it launched."""
+    engine = make_engine()
+    _require(engine, execution_id)
+    try:
+        phase = engine.abort(execution_id)
+    except ExecutionError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"execution {execution_id} {phase.value}")
+
+
+@executions.command("logs")
+@click.argument("execution_id", metavar="ID")
+@click.argument("node")
+@click.option("--attempt", type=int, default=None, help="Which attempt (default: the last).")
+def logs(execution_id: str, node: str, attempt: int | None) -> None:
+    """Print the logs an attempt of NODE wrote (its process, or its Pod on Kubernetes)."""
+    engine = make_engine()
+    _require(engine, execution_id)
+    attempts = engine.store.get_attempts(execution_id, node)
+    if not attempts:
+        known = sorted({n.node_id for n in engine.store.get_nodes(execution_id)})
+        raise click.BadParameter(
+            f"node {node!r} of execution {execution_id} has no attempts; nodes: "
+            f"{', '.join(known)}", param_hint="NODE")
+    chosen = attempts[-1] if attempt is None else next(
+        (a for a in attempts if a.attempt == attempt), None)
+    if chosen is None:
+        raise click.BadParameter(f"node {node!r} has no attempt {attempt}", param_hint="--attempt")
+    text = engine.attempt_logs(chosen)
+    if text is None:
+        raise click.ClickException(
+            f"attempt {chosen.attempt} of {node!r} ran {chosen.runner}: it kept no separate log "
+            "(in-process attempts log to the engine's own stderr)")
+    click.echo(text, nl=False)

@@ -1,0 +1,31 @@
+"""The `slipstream` command: its group and subcommands; the console-script entry point."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from slipstream import __version__
+from slipstream.cli.cache import cache
+from slipstream.cli.executions import executions
+from slipstream.cli.run import run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="slipstream")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """slipstream: typed, cached, retryable workflows; any task on its own Dask cluster."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("slipstream").setLevel(min(level, logging.INFO))
+
+
+cli.add_command(run)
+cli.add_command(executions)
+cli.add_command(cache)
+
+
+def main() -> None:
+    cli(prog_name="slipstream")

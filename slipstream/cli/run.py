@@ -1,0 +1,104 @@
+"""`slipstream run FILE_OR_MODULE ENTITY --input value`: runs a task or workflow with live progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from slipstream.cli.context import engine as make_engine
+from slipstream.cli.inputs import input_options
+from slipstream.cli.loading import load_entity
+from slipstream.cli.output import EXIT_INTERRUPTED, report_outcome
+from slipstream.cli.progress import Progress
+from slipstream.compiler.registry import TransformContext
+from slipstream.engine.local import encode_inputs
+from slipstream.errors import TypeTransformError
+
+RUNNERS = ("inprocess", "process", "kubernetes")
+_HELP = {"--help", "-h"}
+
+
+def run_entity_command(entity: Any, info_name: str) -> click.Command:
+    """A click command whose options are the entity's inputs, plus how to run it."""
+    params: list[click.Parameter] = [
+        *input_options(entity),
+        click.Option(["--json", "as_json"], is_flag=True,
+                     help="Print one JSON object {execution, phase, outputs} on the last line."),
+        click.Option(["--isolate"], is_flag=True,
+                     help="Run every attempt in its own process (the local-process runner)."),
+        click.Option(["--backend"], type=click.Choice(RUNNERS), default=None,
+                     help="Where attempts run (default: the runner setting, inprocess)."),
+    ]
+    kind = "task" if entity.kind == "task" else "workflow"
+    doc = (entity.function.__doc__ or "").strip().splitlines()
+    return click.Command(
+        info_name, params=params,
+        callback=lambda **options: _execute(entity, options),
+        help=f"Run the {kind} {entity.name}." + (f"\n\n{doc[0]}" if doc else ""),
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+def _execute(entity: Any, options: dict[str, Any]) -> None:
+    as_json = options.pop("as_json")
+    isolate = options.pop("isolate")
+    backend = options.pop("backend")
+    runner = backend or ("process" if isolate else None)
+    kwargs = {name: value for name, value in options.items() if value is not None}
+    engine = make_engine(runner)
+    ctx = TransformContext(blobs=engine.blobs, offload_threshold=engine.settings.offload_threshold)
+    try:
+        inputs = encode_inputs(entity, kwargs, ctx)
+    except (TypeTransformError, TypeError) as exc:
+        raise click.UsageError(str(exc)) from None
+    entities = dict(getattr(entity, "entities", {}))
+    entities[entity.name] = entity
+    engine.preload = sorted({e.template.function.split(":")[0] for e in entities.values()
+                             if e.kind == "task"})
+    progress = Progress()
+    engine.observer = progress
+    started = time.monotonic()
+    try:
+        outcome = engine.execute(entity.template, inputs, input_values=kwargs,
+                                 source_root=entity.source_root, entities=entities)
+    except KeyboardInterrupt:
+        progress.stop()
+        click.secho("interrupted: the execution was aborted and its attempts stopped",
+                    fg="red", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        progress.stop()
+    code = report_outcome(outcome, entity.template.interface, as_json, started)
+    if code:
+        sys.exit(code)
+
+
+@click.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                      "help_option_names": []},
+)
+@click.argument("file_or_module", required=False)
+@click.argument("entity", required=False)
+@click.pass_context
+def run(ctx: click.Context, file_or_module: str | None, entity: str | None) -> None:
+    """Run a task or workflow: slipstream run FILE_OR_MODULE ENTITY [--input value ...]
+
+    Inputs are options named after the entity's parameters (--list-length 1000; the
+    Flyte spelling --list_length works too); structured values are JSON.
+    `slipstream run FILE ENTITY --help` lists the entity's inputs, types and defaults.
+    """
+    asked_for_help = bool({file_or_module, entity} & _HELP)
+    if asked_for_help or file_or_module is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0 if asked_for_help else 2)
+    if entity is None:
+        raise click.UsageError("missing ENTITY: name a task or workflow defined in FILE_OR_MODULE")
+    assert file_or_module is not None and entity is not None
+    loaded = load_entity(file_or_module, entity)
+    command = run_entity_command(loaded, f"{file_or_module} {entity}")
+    with command.make_context(f"slipstream run {file_or_module} {entity}", list(ctx.args)) as sub:
+        command.invoke(sub)
