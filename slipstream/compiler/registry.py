@@ -1,13 +1,17 @@
-"""The type registry: maps Python types to LiteralTypes and values to Literals; used by SDK, runners, CLI."""
+"""The type registry: Python types to LiteralTypes, values to Literals; used by SDK and runners."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
+
+from slipstream.compiler.labels import type_label
 from slipstream.errors import TypeTransformError
-from slipstream.ir import Literal, LiteralType
+from slipstream.ir import Literal, LiteralType, encode
 
 
 @runtime_checkable
@@ -94,7 +98,7 @@ class TypeRegistry:
             for py_type in types:
                 if py_type in self._exact:
                     raise TypeTransformError(
-                        f"type {_type_name(py_type)} is already registered "
+                        f"type {type_label(py_type)} is already registered "
                         f"(by {self._exact[py_type].name!r})"
                     )
                 self._exact[py_type] = transformer
@@ -118,7 +122,7 @@ class TypeRegistry:
         if found is None:
             found = self._fallback
         if found is None:
-            raise TypeTransformError(f"no transformer for type {_type_name(py_type)}")
+            raise TypeTransformError(f"no transformer for type {type_label(py_type)}")
         if _hashable(py_type):
             self._lookup_cache[py_type] = found
         return found
@@ -127,10 +131,64 @@ class TypeRegistry:
         return self.transformer_for(py_type).literal_type(py_type, self)
 
     def to_literal(self, value: Any, py_type: Any, ctx: TransformContext) -> Literal:
-        return self.transformer_for(py_type).to_literal(value, py_type, ctx, self)
+        """Encode a top-level value; inline JSON over ``ctx.offload_threshold`` is offloaded."""
+        literal = self.transformer_for(py_type).to_literal(value, py_type, ctx, self)
+        if ctx.blobs is not None and _offloadable(literal):
+            return _offload_if_large(literal, ctx.blobs, ctx.offload_threshold)
+        return literal
 
     def to_python(self, literal: Literal, py_type: Any, ctx: TransformContext) -> Any:
-        return self.transformer_for(py_type).to_python(literal, py_type, ctx, self)
+        """Decode a literal (offloaded JSON is read back first) into a value of py_type."""
+        literal = _load_inline(literal, ctx)
+        transformer = self.transformer_for(py_type)
+        try:
+            return transformer.to_python(literal, py_type, ctx, self)
+        except TypeTransformError:
+            raise
+        except (TypeError, ValueError) as exc:
+            # Malformed stored data surfaces as the type error callers already handle.
+            raise TypeTransformError(
+                f"cannot read a {type_label(py_type)} from the stored value: {exc}"
+            ) from exc
+
+
+def _offloadable(literal: Literal) -> bool:
+    return (
+        not literal.uri
+        and literal.items is None
+        and literal.entries is None
+        and not literal.format
+        and isinstance(literal.value, (str, list, dict))
+    )
+
+
+def _offload_if_large(literal: Literal, blobs: BlobIO, threshold: int) -> Literal:
+    value = literal.value
+    if isinstance(value, str) and len(value) * 6 + 2 <= threshold:
+        return literal  # even fully escaped it stays under the threshold: skip encoding
+    data = encode(value)
+    if len(data) <= threshold:
+        return literal
+    uri, sha = blobs.put_bytes(data)
+    return Literal(uri=uri, hash=sha, format="json", variant=literal.variant)
+
+
+def _load_inline(literal: Literal, ctx: TransformContext) -> Literal:
+    """Turn a JSON value offloaded by to_literal back into an inline literal."""
+    if literal.format != "json" or not literal.uri:
+        return literal
+    data = ctx.require_blobs(f"reading the offloaded value {literal.uri}").get_bytes(literal.uri)
+    if literal.hash and hashlib.sha256(data).hexdigest() != literal.hash:
+        raise TypeTransformError(
+            f"the offloaded value at {literal.uri} does not match its hash {literal.hash}"
+        )
+    try:
+        value = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise TypeTransformError(
+            f"the offloaded value at {literal.uri} is not JSON: {exc}"
+        ) from exc
+    return Literal(value=value, variant=literal.variant)
 
 
 def _hashable(obj: Any) -> bool:
@@ -139,10 +197,6 @@ def _hashable(obj: Any) -> bool:
     except TypeError:
         return False
     return True
-
-
-def _type_name(py_type: Any) -> str:
-    return getattr(py_type, "__qualname__", None) or repr(py_type)
 
 
 _default: TypeRegistry | None = None

@@ -6,6 +6,23 @@ from slipstream.compiler.registry import TypeRegistry
 
 
 def register_builtin(registry: TypeRegistry) -> None:
-    from slipstream.compiler.types import primitives
+    """Register every built-in family; structural matchers are tried in this order."""
+    from slipstream.compiler.types import (
+        collections,
+        enums,
+        files,
+        frames,
+        pickled,
+        primitives,
+        structs,
+        unions,
+    )
 
     primitives.register(registry)
+    files.register(registry)
+    collections.register(registry)
+    unions.register(registry)
+    enums.register(registry)
+    frames.register(registry)
+    structs.register(registry)
+    pickled.register(registry)

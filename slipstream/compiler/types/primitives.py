@@ -1,4 +1,4 @@
-"""Transformers for int, float, str, bool, datetime, timedelta and None; registered by types/__init__."""
+"""Transformers for int, float, str, bool, datetime, timedelta, None; registered by types/."""
 
 from __future__ import annotations
 
@@ -78,7 +78,12 @@ class _DateTime:
     def to_python(
         self, literal: Literal, py_type: Any, ctx: TransformContext, registry: TypeRegistry
     ) -> Any:
-        return dt.datetime.fromisoformat(literal.value)
+        if not isinstance(literal.value, str):
+            raise _mismatch(literal.value, "datetime (an ISO-8601 string)")
+        try:
+            return dt.datetime.fromisoformat(literal.value)
+        except ValueError as exc:
+            raise _mismatch(literal.value, "datetime (an ISO-8601 string)") from exc
 
 
 class _TimeDelta:
@@ -101,7 +106,10 @@ class _TimeDelta:
     def to_python(
         self, literal: Literal, py_type: Any, ctx: TransformContext, registry: TypeRegistry
     ) -> Any:
-        return dt.timedelta(seconds=literal.value)
+        value = literal.value
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _mismatch(value, "timedelta (seconds)")
+        return dt.timedelta(seconds=value)
 
 
 class _NoneType:
@@ -124,6 +132,8 @@ class _NoneType:
     def to_python(
         self, literal: Literal, py_type: Any, ctx: TransformContext, registry: TypeRegistry
     ) -> Any:
+        if literal.value is not None or literal.uri:
+            raise _mismatch(literal.value if not literal.uri else literal.uri, "None")
         return None
 
 
