@@ -60,6 +60,7 @@ def _node_document(node: Any, attempts: list[Any]) -> dict[str, Any]:
         "attempt_history": [
             {"attempt": a.attempt, "phase": a.phase, "runner": a.runner,
              "error": json.loads(a.error) if a.error else None, "info": a.info,
+             "handle": a.handle,
              "started_at": a.started_at, "ended_at": a.ended_at}
             for a in attempts
         ],
