@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
+def _terminated_early(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Until the attempt installs its own handler, SIGTERM still ends the process cleanly.
+    signal.signal(signal.SIGTERM, _terminated_early)
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--zygote"]:
         from slipstream.runners.zygote import serve
