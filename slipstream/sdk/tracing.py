@@ -27,6 +27,8 @@ class TracingContext:
     workflows: dict[str, WorkflowTemplate] = field(default_factory=dict)
     entities: dict[str, Any] = field(default_factory=dict)  # template name -> Python object
     _ids: dict[str, int] = field(default_factory=dict)
+    label: str = "workflow"  # how messages name what is traced ("dynamic" bodies at run time)
+    transform: TransformContext | None = None  # blobs for large constants (dynamic bodies)
 
     def new_node_id(self, base: str) -> str:
         short = base.rsplit(".", 1)[-1].replace("_", "-").strip("-") or "node"
@@ -38,7 +40,7 @@ class TracingContext:
         known = self.entities.get(name)
         if known is not None and known is not entity:
             raise CompileError(
-                f"workflow {self.name!r}: two different entities are both named {name!r}"
+                f"{self.label} {self.name!r}: two different entities are both named {name!r}"
             )
         self.entities[name] = entity
         if kind == "task":
@@ -54,15 +56,20 @@ class TracingContext:
         interface: PythonInterface,
         kwargs: dict[str, Any],
         spec: dict[str, Any] | None = None,
+        base: str = "",
     ) -> Any:
         """Add a node calling `target` with kwargs; return its promise(s)."""
         node = NodeBuilder(
-            id=self.new_node_id(target), kind=kind, target=target, label=target, spec=spec or {}
+            id=self.new_node_id(base or target),
+            kind=kind,
+            target=target,
+            label=target,
+            spec=spec or {},
         )
         for name in kwargs:
             if name not in interface.inputs:
                 raise CompileError(
-                    f"workflow {self.name!r}: node {node.id!r} ({target}) has no input "
+                    f"{self.label} {self.name!r}: node {node.id!r} ({target}) has no input "
                     f"{name!r}; its inputs are: {', '.join(interface.inputs) or 'none'}"
                 )
         for variable in interface.ir.inputs:
@@ -75,7 +82,7 @@ class TracingContext:
                 )
             elif not variable.has_default:
                 raise CompileError(
-                    f"workflow {self.name!r}: node {node.id!r} ({target}) is missing its "
+                    f"{self.label} {self.name!r}: node {node.id!r} ({target}) is missing its "
                     f"required input {variable.name!r} ({variable.type})"
                 )
         self.nodes.append(node)
@@ -86,7 +93,7 @@ class TracingContext:
         if isinstance(value, Promise):
             if not is_assignable(value.literal_type, expected):
                 raise CompileError(
-                    f"workflow {self.name!r}: {where} expects {expected} but gets "
+                    f"{self.label} {self.name!r}: {where} expects {expected} but gets "
                     f"{value.literal_type} from {value.describe()}"
                 )
             if value._node is None:
@@ -94,15 +101,15 @@ class TracingContext:
             return Binding(kind="promise", node=value._node.id, name=value.output)
         if isinstance(value, VoidPromise):
             raise CompileError(
-                f"workflow {self.name!r}: {where} gets the result of a task that returns "
+                f"{self.label} {self.name!r}: {where} gets the result of a task that returns "
                 "nothing; use `a >> b` to order such calls"
             )
         if _holds_promise(value):
             return self._bind_collection(value, py_type, expected, where)
         try:
-            literal = self.registry.to_literal(value, py_type, TransformContext())
+            literal = self.registry.to_literal(value, py_type, self.transform or TransformContext())
         except TypeTransformError as exc:
-            raise CompileError(f"workflow {self.name!r}: {where}: {exc}") from None
+            raise CompileError(f"{self.label} {self.name!r}: {where}: {exc}") from None
         return Binding(kind="literal", literal=literal)
 
     def _bind_collection(
@@ -130,7 +137,7 @@ class TracingContext:
                 },
             )
         raise CompileError(
-            f"workflow {self.name!r}: {where} expects {expected} but gets a "
+            f"{self.label} {self.name!r}: {where} expects {expected} but gets a "
             f"{type(value).__name__} holding promises"
         )
 
@@ -175,4 +182,6 @@ def tracing(context: TracingContext) -> Iterator[TracingContext]:
     try:
         yield context
     finally:
-        stack.pop()
+        # Also drops contexts a body left open above its own (an unfinished conditional).
+        while stack and stack.pop() is not context:
+            pass
