@@ -265,10 +265,11 @@ class MetadataStore:
                 created_at=time.time(),
             )
             .on_conflict_do_nothing(index_elements=["name", "version"])
+            .returning(registered_entities.c.name)
         )
         with self._write().begin() as conn:
-            if conn.execute(stmt).rowcount:
-                return
+            if conn.execute(stmt).first() is not None:
+                return  # newly registered
             existing = conn.execute(
                 sa.select(registered_entities.c.kind, registered_entities.c.template).where(
                     registered_entities.c.name == name, registered_entities.c.version == version

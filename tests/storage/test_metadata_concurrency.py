@@ -1,0 +1,97 @@
+"""Two processes writing to one metadata database at once both finish, and lose nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from slipstream.storage.metadata import MetadataStore
+
+REPO = Path(__file__).resolve().parents[2]
+STEPS = 400
+
+# Opens the store only after the go-file appears, so both processes also race to migrate a
+# brand-new database; then each hammers write() and the cache lease with small transactions.
+WORKER = """
+import os, sys, time
+from slipstream.storage.metadata import MetadataStore
+from slipstream.storage.records import (
+    AttemptRecord, CacheEntry, EventRecord, ExecutionRecord, NodeRecord, WriteBatch,
+)
+url, me, go, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+print("ready", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.005)
+store = MetadataStore(url)
+execution = ExecutionRecord(
+    id=me, name="wf", kind="workflow", phase="RUNNING", template="{}", inputs="{}"
+)
+store.create_execution(execution, [])
+held = 0
+began = time.time()
+for i in range(steps):
+    node = f"n{i % 20}"
+    store.write(WriteBatch(
+        execution=execution,
+        events=[EventRecord(execution_id=me, node_id=node, phase="RUNNING", at=float(i))],
+        nodes=[NodeRecord(execution_id=me, node_id=node, phase="RUNNING", attempts=i)],
+        attempts=[AttemptRecord(
+            execution_id=me, node_id=node, attempt=1, phase="RUNNING", runner="process"
+        )],
+        cache_entries=[CacheEntry(
+            key=f"shared-{i % 7}", task_name="t", cache_version="1", outputs="{}",
+            created_at=float(i),
+        )],
+    ))
+    if store.cache_reserve("shared-lease", me, lease_seconds=0.001, now=time.time()):
+        held += 1
+    store.heartbeat(me, os.getpid(), time.time())
+print(held, began, time.time(), flush=True)
+store.close()
+"""
+
+
+def test_two_processes_write_at_once_and_both_finish(database_url: str, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, database_url, name, str(go), str(STEPS)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in ("proc-a", "proc-b")
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            assert worker.stdout.readline().strip() == "ready"
+        go.touch()
+        started = time.monotonic()
+        outcomes = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    elapsed = time.monotonic() - started
+    windows = []
+    for worker, (out, err) in zip(workers, outcomes, strict=True):
+        assert worker.returncode == 0, f"worker failed after {elapsed:.1f}s:\n{err}"
+        held, began, ended = out.split()
+        assert int(held) >= 1  # each got the shared lease at least once
+        windows.append((float(began), float(ended)))
+    (a_start, a_end), (b_start, b_end) = windows
+    assert a_start < b_end and b_start < a_end, f"the writers did not overlap: {windows}"
+    with MetadataStore(database_url) as store:
+        for name in ("proc-a", "proc-b"):
+            events = store.get_events(name)
+            assert [e.at for e in events] == [float(i) for i in range(STEPS)]
+            assert len(store.get_nodes(name)) == 20
+            record = store.get_execution(name)
+            assert record is not None and record.engine_heartbeat is not None
+        assert {e.key for e in store.cache_list("t")} == {f"shared-{i}" for i in range(7)}
