@@ -8,6 +8,7 @@ from typing import Any
 
 from slipstream.errors import CompileError
 from slipstream.ir import LiteralType, Node, Overrides
+from slipstream.sdk.expressions import Comparison
 from slipstream.sdk.resources import Resources
 
 
@@ -122,6 +123,27 @@ class Promise(_NodeOps):
             f"{self.describe()} cannot be iterated while the workflow is defined; "
             "use a @dynamic task or map_task to fan out over it"
         )
+
+    # Comparisons build conditions for conditional(); they never compare anything here.
+    def __eq__(self, other: object) -> Comparison:  # type: ignore[override]
+        return Comparison("==", self, other)
+
+    def __ne__(self, other: object) -> Comparison:  # type: ignore[override]
+        return Comparison("!=", self, other)
+
+    def __lt__(self, other: object) -> Comparison:
+        return Comparison("<", self, other)
+
+    def __le__(self, other: object) -> Comparison:
+        return Comparison("<=", self, other)
+
+    def __gt__(self, other: object) -> Comparison:
+        return Comparison(">", self, other)
+
+    def __ge__(self, other: object) -> Comparison:
+        return Comparison(">=", self, other)
+
+    __hash__ = _NodeOps.__hash__
 
     def __repr__(self) -> str:
         return f"Promise({self.describe()}: {self.literal_type})"
