@@ -183,5 +183,6 @@ def tracing(context: TracingContext) -> Iterator[TracingContext]:
         yield context
     finally:
         # Also drops contexts a body left open above its own (an unfinished conditional).
-        while stack and stack.pop() is not context:
-            pass
+        if any(entry is context for entry in stack):
+            while stack.pop() is not context:
+                pass
