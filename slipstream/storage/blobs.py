@@ -17,7 +17,7 @@ from slipstream.storage.blobs_backends import (
     BlobNotFoundError,
     FsspecBackend,
     LocalBackend,
-    copy_hashing,
+    check_unchanged,
     sha256_file,
 )
 from slipstream.types import API_VERSION
@@ -176,25 +176,28 @@ class BlobStore:
         return self.uri(key), sha
 
     def _put_directory_local(self, root: str, local: LocalBackend) -> tuple[str, str]:
-        # One pass per file: hash while copying into a staging folder, then rename it into
-        # place; a killed writer leaves only a hidden staging folder, never a partial tree.
-        staged = local.staging_dir("data/incoming")
-        try:
-            entries = []
-            for rel in _walk(root):
-                target = os.path.join(staged, *rel.split("/"))
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                entries.append(ManifestEntry(rel, _copy_hashing(os.path.join(root, rel), target)))
-            manifest = encode(DirectoryManifest(files=tuple(entries)))
-            sha = hashlib.sha256(manifest).hexdigest()
-            key = f"data/{sha}"
-            if os.path.isdir(local.path(key)):
-                shutil.rmtree(staged, ignore_errors=True)
-            else:
+        files = _walk(root)
+        signatures = [os.stat(os.path.join(root, rel)) for rel in files]
+        entries = tuple(ManifestEntry(rel, sha256_file(os.path.join(root, rel))) for rel in files)
+        manifest = encode(DirectoryManifest(files=entries))
+        sha = hashlib.sha256(manifest).hexdigest()
+        key = f"data/{sha}"
+        if not os.path.isdir(local.path(key)):
+            # Built in a hidden staging folder and renamed into place: a killed writer never
+            # leaves a partial tree under data/<sha>.
+            staged = local.staging_dir(key)
+            try:
+                for rel, before in zip(files, signatures, strict=True):
+                    src = os.path.join(root, rel)
+                    target = os.path.join(staged, *rel.split("/"))
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    shutil.copyfile(src, target)
+                    shutil.copymode(src, target)
+                    check_unchanged(src, (before.st_size, before.st_mtime_ns))
                 local.store_tree(staged, key)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
+            except BaseException:
+                shutil.rmtree(staged, ignore_errors=True)
+                raise
         if not local.exists(key + MANIFEST_SUFFIX):
             local.write_bytes(key + MANIFEST_SUFFIX, manifest)
         return self.uri(key), sha
@@ -295,13 +298,6 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
 def _require_file(path: str) -> None:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{os.fspath(path)!r} is not a file")
-
-
-def _copy_hashing(src: str, dst: str) -> str:
-    with open(dst, "wb", buffering=0) as out:
-        sha = copy_hashing(src, out)
-    shutil.copymode(src, dst)
-    return sha
 
 
 def _walk(root: str) -> list[str]:

@@ -252,3 +252,15 @@ def test_cloud_urls_without_their_package_say_what_to_install(url: str, package:
 def test_unknown_scheme_is_refused() -> None:
     with pytest.raises(ConfigError, match="nosuchfs"):
         BlobStore("nosuchfs://x/y")
+
+
+def test_a_file_changed_while_being_stored_is_refused(tmp_path: Path) -> None:
+    from slipstream.storage.blobs_backends import check_unchanged
+
+    path = tmp_path / "moving.bin"
+    path.write_bytes(b"one")
+    info = path.stat()
+    check_unchanged(str(path), (info.st_size, info.st_mtime_ns))  # unchanged: fine
+    path.write_bytes(b"longer now")
+    with pytest.raises(OSError, match="moving"):
+        check_unchanged(str(path), (info.st_size, info.st_mtime_ns))
