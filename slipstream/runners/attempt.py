@@ -16,6 +16,7 @@ from slipstream.compiler.registry import TransformContext, TypeRegistry
 from slipstream.errors import NonRecoverableError, RemoteError, SlipstreamError, TypeTransformError
 from slipstream.ir import ErrorDocument, Literal, LiteralMap, TaskTemplate
 from slipstream.sdk.context import ExecutionContext, reset_context, set_context
+from slipstream.sdk.dynamic import DynamicDefinition, DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext, PluginRegistry, default_plugins
 from slipstream.types import ErrorKind
 
@@ -94,8 +95,12 @@ def call_task(
     attempt: AttemptContext,
     plugins: PluginRegistry | None = None,
     report: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Call the task's function in its plugin context; return its outputs by name."""
+    transform: TransformContext | None = None,
+) -> dict[str, Any] | DynamicWorkflow:
+    """Call the task's function in its plugin context; return its outputs by name.
+
+    A @dynamic returns the graph its body built instead (`transform` stores its constants).
+    """
     template: TaskTemplate = task.template
     working = Path(tempfile.mkdtemp(prefix=f"slipstream-{attempt.node_id.replace('/', '-')}-"))
     context = ExecutionContext(
@@ -110,6 +115,8 @@ def call_task(
     token = set_context(context)
     try:
         with (plugins or default_plugins).local_context(template, attempt):
+            if isinstance(task, DynamicDefinition):
+                return task.trace_body(values, transform)
             result = task.function(**values)
     finally:
         reset_context(token)

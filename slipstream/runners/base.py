@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from slipstream.ir import ErrorDocument, LiteralMap, TaskTemplate
+from slipstream.ir import ErrorDocument, LiteralMap, TaskTemplate, WorkflowTemplate
 from slipstream.types import AttemptPhase
 
 
@@ -38,6 +38,8 @@ class AttemptResult:
     output_values: dict[str, Any] | None = None  # in-process only: Python objects of `outputs`
     exception: BaseException | None = None  # in-process only: the user's exception itself
     info: dict[str, Any] = field(default_factory=dict)
+    workflow: WorkflowTemplate | None = None  # a @dynamic's graph, run in place of outputs
+    entities: dict[str, Any] | None = None  # in-process only: the objects `workflow` calls
 
 
 class AttemptHandle(msgspec.Struct, kw_only=True):

@@ -20,6 +20,7 @@ from slipstream.runners.attempt import (
     load_task,
     log_dir_for,
 )
+from slipstream.sdk.dynamic import DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext
 from slipstream.runners.bundle import unpack_bundle
 from slipstream.storage.blobs import BlobStore
@@ -28,6 +29,7 @@ from slipstream.types import ErrorKind
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_TERMINATED = 143
+DYNAMIC_DOCUMENT = "dynamic.json"  # a @dynamic attempt's graph, written instead of outputs.json
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +82,10 @@ def run_attempt_command(argv: list[str]) -> int:
         def report(info: dict[str, Any]) -> None:
             blobs.write_bytes(f"{prefix}/runtime.json", encode(info))
 
-        outputs = call_task(task, values, attempt, report=report)
+        outputs = call_task(task, values, attempt, report=report, transform=ctx)
+        if isinstance(outputs, DynamicWorkflow):
+            blobs.write_document(f"{prefix}/{DYNAMIC_DOCUMENT}", outputs.template)
+            return EXIT_OK
         literals = encode_values(
             f"task {task.template.name!r}: output", task.interface.outputs, outputs,
             task.registry, ctx,

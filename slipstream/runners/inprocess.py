@@ -11,6 +11,7 @@ from slipstream.compiler.registry import TransformContext
 from slipstream.ir import TaskTemplate
 from slipstream.runners.attempt import call_task, decode_inputs, encode_values, error_document
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec, Runner, RunnerEvents
+from slipstream.sdk.dynamic import DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext
 from slipstream.types import AttemptPhase
 
@@ -61,7 +62,10 @@ class InProcessRunner(Runner):
                 log_dir="",
             )
             report = (lambda info: events.attempt_info(spec, info)) if events else None
-            outputs = call_task(task, values, attempt, report=report)
+            outputs = call_task(task, values, attempt, report=report, transform=ctx)
+            if isinstance(outputs, DynamicWorkflow):
+                return AttemptResult(AttemptPhase.SUCCEEDED, workflow=outputs.template,
+                                     entities=outputs.entities)
             literals = encode_values(
                 f"task {spec.task.name!r}: output", task.interface.outputs, outputs,
                 task.registry, ctx,

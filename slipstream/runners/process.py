@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from slipstream.ir import ErrorDocument, LiteralMapDocument, decode
+from slipstream.ir import ErrorDocument, LiteralMapDocument, WorkflowTemplate, decode
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec, Runner, RunnerEvents
 from slipstream.types import AttemptPhase, ErrorKind
 
@@ -228,6 +228,9 @@ class ProcessRunner(Runner):
         if self.blobs.exists(outputs_uri):
             document = decode(self.blobs.read_bytes(outputs_uri), LiteralMapDocument)
             return AttemptResult(AttemptPhase.SUCCEEDED, outputs=document.literals)
+        if self.blobs.exists(f"{prefix}/dynamic.json"):
+            template = decode(self.blobs.read_bytes(f"{prefix}/dynamic.json"), WorkflowTemplate)
+            return AttemptResult(AttemptPhase.SUCCEEDED, workflow=template)
         if self.blobs.exists(error_uri):
             error = decode(self.blobs.read_bytes(error_uri), ErrorDocument)
             return AttemptResult(AttemptPhase.FAILED, error=error)
@@ -259,8 +262,8 @@ class ProcessRunner(Runner):
         prefix = str(handle.ref.get("prefix") or spec.output_prefix)
         alive = pid > 0 and _pid_alive(pid) and _start_time(pid) == handle.ref.get("start")
         if not alive:
-            if not (self.blobs.exists(f"{prefix}/outputs.json")
-                    or self.blobs.exists(f"{prefix}/error.json")):
+            if not any(self.blobs.exists(f"{prefix}/{name}")
+                       for name in ("outputs.json", "dynamic.json", "error.json")):
                 return False
 
         def wait() -> None:
