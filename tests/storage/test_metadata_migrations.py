@@ -126,7 +126,9 @@ def test_downgrade_and_upgrade_again(database_url: str) -> None:
 
 def test_sqlite_folder_is_created_and_wal_is_on(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "slipstream.db"
-    MetadataStore(f"sqlite:///{path}").close()
+    with MetadataStore(f"sqlite:///{path}") as store, store._engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     assert path.is_file()
     import sqlite3
 

@@ -118,7 +118,12 @@ class MetadataStore:
             return [rows.execution_record(r._mapping) for r in conn.execute(query)]
 
     def write(self, batch: WriteBatch) -> None:
-        """Apply one engine step atomically; an empty batch touches nothing."""
+        """Apply one engine step in one transaction; an empty batch touches nothing.
+
+        Nodes, attempts and cache entries are upserted whole; the execution too, except that
+        abort_requested is never overwritten (only request_abort sets it) and a None
+        engine_heartbeat / engine_pid keeps the stored value.
+        """
         if not batch:
             return
         self._write()
