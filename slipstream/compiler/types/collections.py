@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Any
 
@@ -61,7 +62,11 @@ class ListTransformer:
         item = _item_type(py_type, list)
         if not isinstance(value, list):
             raise mismatch(value, type_label(py_type))
-        if item in _JSON_SCALARS and all(type(v) is item for v in value):
+        if (
+            item in _JSON_SCALARS
+            and all(type(v) is item for v in value)
+            and (item is not float or all(map(math.isfinite, value)))
+        ):
             return Literal(value=list(value))
         members = [encode_member(registry, v, item, ctx, f"[{i}]") for i, v in enumerate(value)]
         if all(is_plain(m) for m in members):

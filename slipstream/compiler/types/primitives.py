@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import numbers
 from typing import Any
 
 from slipstream.compiler.registry import TransformContext, TypeRegistry
@@ -21,8 +23,23 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _is_numpy_bool(value: Any) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return getattr(dtype, "kind", "") == "b" and getattr(value, "shape", None) == ()
+
+
+def float_json(value: float) -> float | str:
+    """JSON has no NaN or infinity: those travel as the strings "nan", "inf", "-inf"."""
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
 class _Scalar:
-    """A JSON-native scalar: int, float, str, bool."""
+    """A JSON-native scalar: int, float, str, bool (numpy scalars accepted and converted)."""
 
     def __init__(self, py_type: type, kind: str) -> None:
         self.py_type = py_type
@@ -39,20 +56,39 @@ class _Scalar:
     def to_literal(
         self, value: Any, py_type: Any, ctx: TransformContext, registry: TypeRegistry
     ) -> Literal:
-        if self.py_type is float and isinstance(value, int) and not isinstance(value, bool):
-            return Literal(value=float(value))
-        if type(value) is bool and self.py_type is not bool:
+        return Literal(value=self._plain(value))
+
+    def _plain(self, value: Any) -> Any:
+        # Values are normalised to exact builtin types: the JSON encoder refuses subclasses
+        # such as numpy.float64, and a str-mixin Enum member must travel as its text.
+        kind = self.py_type
+        if type(value) is float and kind is float:
+            return float_json(value)
+        if type(value) is kind:
+            return value
+        is_bool = isinstance(value, bool) or _is_numpy_bool(value)
+        if kind is bool:
+            if is_bool:
+                return bool(value)
+        elif is_bool:
             raise _mismatch(value, self.kind)
-        if not isinstance(value, self.py_type):
-            raise _mismatch(value, self.kind)
-        return Literal(value=value)
+        elif kind is int and isinstance(value, numbers.Integral):
+            return int(value)
+        elif kind is float and isinstance(value, numbers.Real):
+            return float_json(float(value))
+        elif kind is str and isinstance(value, str):
+            return str.__str__(value)
+        raise _mismatch(value, self.kind)
 
     def to_python(
         self, literal: Literal, py_type: Any, ctx: TransformContext, registry: TypeRegistry
     ) -> Any:
         value = literal.value
-        if self.py_type is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
+        if self.py_type is float:
+            if isinstance(value, str) and value in _NON_FINITE:
+                return _NON_FINITE[value]
+            if isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
         if not isinstance(value, self.py_type) or (type(value) is bool) != (self.py_type is bool):
             raise _mismatch(value, self.kind)
         return value
