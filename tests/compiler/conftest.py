@@ -101,7 +101,11 @@ def make_blobs(root: Path) -> BlobIO:
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> BlobIO:
+def blobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BlobIO:
+    # Scratch folders (downloads of files, directories) land under tmp_path, cleaned by pytest.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     return make_blobs(tmp_path / "store")
 
 

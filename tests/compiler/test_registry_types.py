@@ -124,3 +124,35 @@ def test_registry_import_is_light() -> None:
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
     assert "slipstream.compiler.types.structs" in imported
     assert not {"pandas", "pyarrow", "pydantic"} & imported
+
+
+def test_numpy_scalars_become_builtins(registry: TypeRegistry, ctx: TransformContext) -> None:
+    import numpy as np
+
+    from slipstream.ir import encode
+
+    assert registry.to_literal(np.int64(3), int, ctx) == Literal(value=3)
+    assert registry.to_literal(np.float32(0.5), float, ctx) == Literal(value=0.5)
+    assert registry.to_literal(np.bool_(True), bool, ctx) == Literal(value=True)
+    literal = registry.to_literal([np.float64(1.5), 2.0], list[float], ctx)
+    assert encode(literal) == b'{"value":[1.5,2.0]}'
+    with pytest.raises(TypeTransformError, match="expected int, got bool"):
+        registry.to_literal(np.bool_(False), int, ctx)
+
+
+def test_non_finite_floats_survive_json(roundtrip: Any) -> None:
+    import math
+
+    back = roundtrip([1.0, math.nan, math.inf, -math.inf], list[float])
+    assert back[0] == 1.0 and math.isnan(back[1]) and back[2:] == [math.inf, -math.inf]
+    assert math.isnan(roundtrip(math.nan, float))
+
+
+def test_str_enum_member_travels_as_text(registry: TypeRegistry, ctx: TransformContext) -> None:
+    import enum
+
+    class Mode(str, enum.Enum):  # noqa: UP042 - the str mixin is the point
+        FAST = "fast"
+
+    literal = registry.to_literal(Mode.FAST, str, ctx)
+    assert type(literal.value) is str and literal.value == "fast"

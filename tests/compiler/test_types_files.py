@@ -119,3 +119,19 @@ def test_remote_paths_and_wrong_values(registry: TypeRegistry, ctx: TransformCon
         registry.to_literal(5, File, ctx)
     with pytest.raises(TypeTransformError, match="expected File, got Directory"):
         registry.to_literal(Directory("."), File, ctx)
+
+
+def test_stored_name_cannot_leave_the_scratch_folder(
+    registry: TypeRegistry, ctx: TransformContext, tmp_path: Path
+) -> None:
+    import msgspec
+
+    source = tmp_path / "a.txt"
+    source.write_text("a")
+    literal = registry.to_literal(File(source), File, ctx)
+    forged = msgspec.structs.replace(literal, value="../../escape.txt")
+    back = registry.to_python(forged, File, ctx)
+    assert os.path.basename(back.path) == "escape.txt"
+    assert ".." not in Path(back.path).parts
+    assert os.path.realpath(back.path).startswith(os.path.realpath(tmp_path))
+    assert Path(back.path).read_text() == "a"
