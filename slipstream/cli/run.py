@@ -56,8 +56,6 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
         raise click.UsageError(str(exc)) from None
     entities = dict(getattr(entity, "entities", {}))
     entities[entity.name] = entity
-    engine.preload = sorted({e.template.function.split(":")[0] for e in entities.values()
-                             if e.kind == "task"})
     progress = Progress()
     engine.observer = progress
     started = time.monotonic()

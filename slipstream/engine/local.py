@@ -70,8 +70,6 @@ def run_entity(entity: Any, kwargs: dict[str, Any]) -> Any:
     inputs = encode_inputs(entity, kwargs, ctx)
     entities = dict(getattr(entity, "entities", {}))
     entities[entity.name] = entity
-    engine.preload = sorted({e.template.function.split(":")[0] for e in entities.values()
-                             if e.kind == "task"})
     outcome = engine.execute(entity.template, inputs, input_values=dict(kwargs),
                              source_root=entity.source_root, entities=entities)
     if outcome.phase != ExecutionPhase.SUCCEEDED:

@@ -23,12 +23,16 @@ _POLL_SECONDS = 0.05
 class Zygote:
     """A warm `python -m slipstream.execute --zygote` that forks attempts on request."""
 
-    def __init__(self, preload: list[str], env: dict[str, str]) -> None:
+    def __init__(self, preload: list[str], paths: list[str], env: dict[str, str]) -> None:
         command = [sys.executable, "-m", "slipstream.execute", "--zygote"]
         if preload:
             command += ["--preload", ",".join(preload)]
+        full_env = {**os.environ, **env}
+        if paths:  # so the user's modules can be imported ahead of the first attempt
+            full_env["PYTHONPATH"] = os.pathsep.join(
+                [*paths, *filter(None, [full_env.get("PYTHONPATH", "")])])
         self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **env},
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=full_env,
             start_new_session=True,
         )
         assert self._process.stdout is not None
@@ -131,11 +135,13 @@ class ProcessRunner(Runner):
 
     name = "process"
 
-    def __init__(self, blobs: Any, *, preload: list[str] | None = None, warm: bool = True,
+    def __init__(self, blobs: Any, *, preload: list[str] | None = None,
+                 paths: list[str] | None = None, warm: bool = True,
                  env: dict[str, str] | None = None) -> None:
         self.blobs = blobs
         self.warm = warm
         self.preload = list(preload or [])
+        self.paths = list(paths or [])
         self.env = dict(env or {})
         self._zygote: Zygote | None = None
         self._zygote_lock = threading.Lock()
@@ -144,8 +150,15 @@ class ProcessRunner(Runner):
     def _warm_interpreter(self) -> Zygote:
         with self._zygote_lock:
             if self._zygote is None or not self._zygote.alive:
-                self._zygote = Zygote(self.preload, self.env)
+                self._zygote = Zygote(self.preload, self.paths, self.env)
             return self._zygote
+
+    def warm_up(self, modules: list[str], paths: list[str]) -> None:
+        """Import these modules in the warm interpreter, if it has not started yet."""
+        with self._zygote_lock:
+            if self._zygote is None:
+                self.preload = sorted(set(self.preload) | set(modules))
+                self.paths = [*self.paths, *(p for p in paths if p and p not in self.paths)]
 
     def _log_path(self, prefix: str) -> str:
         local = self.blobs.local_path(prefix)

@@ -6,7 +6,6 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, Protocol
 
 from slipstream.errors import DefinitionError, SlipstreamError
@@ -101,6 +100,8 @@ class PluginRegistry:
         with self._lock:
             if self._entry_points_loaded:
                 return
+            from importlib import metadata  # slow to import: only when a plugin is looked up
+
             for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
                 try:
                     plugin = entry_point.load()
