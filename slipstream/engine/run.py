@@ -63,6 +63,9 @@ class ExecutionRun:
         self._last_abort_poll = 0.0
         self._last_heartbeat = 0.0
         self._aborting = ""
+        # Node id -> the object running attempts of its own under "<id>/..." (map nodes):
+        # it gets their results through handle(kind, spec, payload) and stops them on abort().
+        self.owners: dict[str, Any] = {}
 
     # -- runner callbacks (any thread) --------------------------------------------------------
     def attempt_info(self, spec: AttemptSpec, info: dict[str, Any]) -> None:
@@ -112,6 +115,8 @@ class ExecutionRun:
         try:
             while not self._finished():
                 self._launch_ready()
+                if self._finished():
+                    break
                 self._wait_and_handle()
                 self._housekeeping()
             self._finish()
@@ -202,6 +207,8 @@ class ExecutionRun:
     def _prepare(self, state: NodeState) -> AttemptSpec | None:
         """Start a node (or its next attempt). None when it needs no attempt now."""
         node = state.node
+        if state.child_scope is not None:
+            return None  # already running its children
         if state.phase == NodePhase.QUEUED:
             self._set_phase(state, NodePhase.RUNNING)
         try:
@@ -319,7 +326,12 @@ class ExecutionRun:
     def _handle(self, item: tuple[str, AttemptSpec, Any]) -> None:
         kind, spec, payload = item
         state = self.states.get(spec.node_id)
-        if state is None or state.record.attempts != spec.attempt or state.phase.terminal:
+        if state is None:
+            owner = self.owners.get(spec.node_id.rpartition("/")[0])
+            if owner is not None:
+                owner.handle(kind, spec, payload)
+            return
+        if state.record.attempts != spec.attempt or state.phase.terminal:
             return
         if kind == "info":
             state.record.info.update(payload)
@@ -333,6 +345,11 @@ class ExecutionRun:
         state.deadline = None
         state.handle = None
         self.batch.attempts.append(self._attempt_record(state, result.phase, result.error))
+        if result.phase == AttemptPhase.SUCCEEDED and result.workflow is not None:
+            from slipstream.engine.kinds.dynamic import run_returned_workflow
+
+            run_returned_workflow(self, state, spec, result)
+            return
         if result.phase == AttemptPhase.SUCCEEDED:
             assert result.outputs is not None
             self._store_cache(state, result.outputs)
@@ -400,6 +417,7 @@ class ExecutionRun:
             self._fail(state, _system_error(str(exc)))
             return
         complete = all(v is not MISSING for v in values.values())
+        self._store_cache(state, outputs)  # a @dynamic's outputs, once its children are done
         self._succeed(state, outputs, values if complete else None)
 
     def _store_cache(self, state: NodeState, outputs: LiteralMap) -> None:
@@ -453,6 +471,8 @@ class ExecutionRun:
         """Stop every running attempt; nodes not finished become ABORTED."""
         if reason:
             self._aborting = reason
+        for owner in list(self.owners.values()):
+            owner.abort()
         for state in self.states.values():
             if state.phase.terminal:
                 continue
