@@ -36,6 +36,13 @@ STALE_ENGINE_SECONDS = 10.0
 
 NodeKindHandler = Callable[[ExecutionRun, NodeState, LiteralMap, "dict[str, Any] | None"], None]
 NodeCompleter = Callable[[ExecutionRun, NodeState], None]
+# The body a RUNNING node runs as its children (a sub-workflow, a dynamic's graph, the taken
+# branch), or None if it has not chosen one yet; used to rebuild them on resume.
+ChildTemplate = Callable[[ExecutionRun, NodeState], "WorkflowTemplate | None"]
+
+
+def _sub_workflow(run: ExecutionRun, state: NodeState) -> WorkflowTemplate | None:
+    return state.scope.template.workflows[state.node.target]
 
 
 @dataclass
@@ -77,8 +84,11 @@ class Engine:
         self.entities: dict[str, Any] = {}
         self.node_kinds: dict[str, NodeKindHandler] = {}
         self.node_completers: dict[str, NodeCompleter] = {}
-        self.preload: list[str] = []
+        self.child_templates: dict[str, ChildTemplate] = {"workflow": _sub_workflow}
         self._runners: dict[str, Runner] = {}
+        from slipstream.engine.kinds import register_kinds
+
+        register_kinds(self)
 
     # -- runners -------------------------------------------------------------------------------
     def runner_for(self, task: TaskTemplate) -> Runner:
@@ -104,8 +114,7 @@ class Engine:
 
             env = {"SLIPSTREAM_HOME": str(self.settings.home_path),
                    "SLIPSTREAM_OFFLOAD_THRESHOLD": str(self.settings.offload_threshold)}
-            runner = ProcessRunner(self.blobs, preload=self.preload,
-                                   warm=self.settings.warm_processes, env=env)
+            runner = ProcessRunner(self.blobs, warm=self.settings.warm_processes, env=env)
         elif kind == "kubernetes":
             from slipstream.runners.kubernetes import KubernetesRunner
 
@@ -114,6 +123,16 @@ class Engine:
             raise ExecutionError(f"unknown runner {kind!r} (expected inprocess, process or kubernetes)")
         self._runners[kind] = runner
         return runner
+
+    def warm_up(self, entities: dict[str, Any], source_root: str) -> None:
+        """Let out-of-process attempts start with the user's modules already imported."""
+        modules = sorted({e.template.function.split(":")[0] for e in entities.values()
+                          if e.kind == "task"})
+        if self.settings.runner in ("inprocess", "process") and self.settings.warm_processes:
+            runner = self.runner("process")
+            warm_up = getattr(runner, "warm_up", None)
+            if warm_up is not None:
+                warm_up(modules, [source_root])
 
     def resolve_task(self, template: TaskTemplate, source_root: str) -> Any:
         entity = self.entities.get(template.name)
@@ -143,6 +162,7 @@ class Engine:
         )
         if entities:
             self.entities.update(entities)
+            self.warm_up(entities, source_root)
         scope = Scope(template=workflow, prefix="", inputs=inputs, input_values=input_values or {})
         run = ExecutionRun(self, record, scope)
         nodes = run.add_scope(scope, "", {})
@@ -200,7 +220,11 @@ class Engine:
         run.add_scope(scope, "", records)
         self._reexpand(run, records)
         for state in list(run.states.values()):
-            if state.phase == NodePhase.RUNNING and not state.children and not state.child_scope:
+            if state.phase != NodePhase.RUNNING or state.child_scope is not None:
+                continue
+            if state.node.kind == "workflow" or state.node.kind in self.node_kinds:
+                run.ready.append(state.id)  # runs no attempt of its own: start it again
+            else:
                 self._readopt(run, state)
         run.batch.execution = record
         run.batch.events.append(EventRecord(execution_id=record.id, phase="RESUMED", at=time.time()))
@@ -208,23 +232,25 @@ class Engine:
         return self._drive(run)
 
     def _reexpand(self, run: ExecutionRun, records: dict[str, Any]) -> None:
-        pending = [s for s in run.states.values() if s.node.kind == "workflow"]
+        """Rebuild the children of RUNNING nodes that had started them, from their records."""
+        pending = list(run.states.values())
         while pending:
             state = pending.pop()
-            has_children = any(r.parent_id == state.id for r in records.values())
-            if state.phase == NodePhase.RUNNING and has_children:
-                inputs, values = resolve_inputs(state.node, state.scope, run.states)
-                template = state.scope.template.workflows[state.node.target]
-                scope = Scope(template=template, prefix=state.id + "/", inputs=inputs,
-                              input_values=values or {})
-                state.child_scope = scope
-                run.add_scope(scope, state.id, records)
-                pending.extend(run.states[scope.full_id(n.id)] for n in template.nodes
-                               if n.kind == "workflow")
-        for state in run.states.values():
-            if state.phase == NodePhase.RUNNING and state.child_scope is None and \
-                    state.node.kind == "workflow":
-                run.ready.append(state.id)
+            if state.phase != NodePhase.RUNNING or state.child_scope is not None:
+                continue
+            resolver = self.child_templates.get(state.node.kind)
+            template = resolver(run, state) if resolver is not None else None
+            if template is None:
+                continue
+            inputs, values = resolve_inputs(state.node, state.scope, run.states)
+            scope = Scope(template=template, prefix=state.id + "/", inputs=inputs,
+                          input_values=values or {})
+            state.child_scope = scope
+            run.batch.nodes.extend(run.add_scope(scope, state.id, records))
+            if not state.children:
+                run._complete_parent(state)  # everything inside had finished
+            else:
+                pending.extend(run.states[scope.full_id(n.id)] for n in template.nodes)
 
     def _readopt(self, run: ExecutionRun, state: NodeState) -> None:
         attempts: list[AttemptRecord] = self.store.get_attempts(run.record.id, state.id)
