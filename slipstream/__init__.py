@@ -12,7 +12,10 @@ from slipstream.compiler.types.files import Directory, File
 from slipstream.errors import CompileError, DefinitionError, NonRecoverableError, TaskTimeoutError
 from slipstream.sdk.cache import Cache
 from slipstream.sdk.calls import set_local_executor
+from slipstream.sdk.conditional import conditional
 from slipstream.sdk.context import ExecutionContext, current_context
+from slipstream.sdk.dynamic import dynamic
+from slipstream.sdk.map_task import map_task
 from slipstream.sdk.resources import Resources
 from slipstream.sdk.task import task
 from slipstream.sdk.workflow import workflow
@@ -39,7 +42,10 @@ __all__ = [
     "Resources",
     "TaskTimeoutError",
     "__version__",
+    "conditional",
     "current_context",
+    "dynamic",
+    "map_task",
     "task",
     "workflow",
 ]
