@@ -1,0 +1,328 @@
+"""The Dask cluster around one task attempt: start it, point Client() at it, always tear it down.
+
+Called by DaskPlugin.local_context, inside `slipstream.execute` (one process per Dask attempt:
+dask's config and DASK_SCHEDULER_ADDRESS are process-wide). Extra worker groups carry the Dask
+resource ``{<group name>: 1}``: a task targets a group with ``client.submit(f, x,
+resources={"gpu": 1})`` or ``with dask.annotate(resources={"gpu": 1}): ...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from slipstream.dask.config import config_from_json
+from slipstream.dask.plan import ClusterPlan, Machine, plan_cluster
+from slipstream.errors import SlipstreamError
+from slipstream.ir import TaskTemplate
+from slipstream.sdk.plugins import AttemptContext
+
+log = logging.getLogger("slipstream.dask")
+
+ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+# Set by build_daskjob on a DaskJob's runner: the operator runs the cluster, we only connect.
+EXTERNAL_ENV = "SLIPSTREAM_DASK_EXTERNAL"
+EXTERNAL_CONNECT_TIMEOUT = 300.0  # seconds: scheduler Pods may still be pulling their image
+CLOSE_TIMEOUT = 10.0  # seconds for the cluster to close before its processes are killed
+SCHEDULER_LOG = "dask-scheduler.log"
+WORKERS_LOG = "dask-workers.log"
+
+
+class DaskClusterError(SlipstreamError):
+    """The task's Dask cluster could not be started or reached."""
+
+
+_owner_lock = threading.Lock()
+_owners: list[int] = []  # thread idents holding a cluster context in this process
+
+
+@contextlib.contextmanager
+def _claim_process() -> Iterator[None]:
+    """Refuse two concurrent Dask attempts in one process: they would share one dask config."""
+    me = threading.get_ident()
+    with _owner_lock:
+        others = [ident for ident in _owners if ident != me]
+        if others:
+            raise DaskClusterError(
+                "another Dask task is running in this process; dask's config and "
+                f"{ADDRESS_ENV} are process-wide, so each Dask attempt needs its own process"
+            )
+        _owners.append(me)
+    try:
+        yield
+    finally:
+        with _owner_lock:
+            _owners.remove(me)
+
+
+@contextlib.contextmanager
+def _pointed_at(address: str) -> Iterator[None]:
+    """Plain Client() (no address) and get_client() connect to `address` while open."""
+    import dask
+
+    previous = os.environ.get(ADDRESS_ENV)
+    os.environ[ADDRESS_ENV] = address
+    try:
+        with dask.config.set({"scheduler-address": address}):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop(ADDRESS_ENV, None)
+        else:
+            os.environ[ADDRESS_ENV] = previous
+
+
+class _ToRoot(logging.Handler):
+    """Hands distributed's warnings to the application's handlers (root), nothing below."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+@contextlib.contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """Keep distributed's INFO chatter off the application's log handlers.
+
+    It still reaches distributed's own in-memory log buffers, which become the attempt's
+    dask-scheduler.log and dask-workers.log.
+    """
+    logger = logging.getLogger("distributed")
+    if not logger.propagate:  # distributed has its own stderr handler; the cluster quiets it
+        yield
+        return
+    handler = _ToRoot(logging.WARNING)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+
+@contextlib.contextmanager
+def local_context(template: TaskTemplate, attempt: AttemptContext) -> Iterator[None]:
+    """Run the attempt's body with its own Dask cluster (or the DaskJob's, on Kubernetes)."""
+    config = config_from_json(template.config)
+    with _claim_process(), _quiet_distributed():
+        if os.environ.get(EXTERNAL_ENV):
+            with _external_cluster(attempt):
+                yield
+            return
+        plan = plan_cluster(config, Machine.detect())
+        if plan.clamped:
+            log.warning("%s", plan.summary)
+            attempt.notices.append(plan.summary)
+        else:
+            log.info("%s", plan.summary)
+        with _local_cluster(plan, attempt):
+            yield
+
+
+def _spawned_children() -> set[int]:
+    """Our multiprocessing-spawned child processes (what a Nanny starts for its worker)."""
+    import psutil
+
+    pids = set()
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "spawn_main" in " ".join(child.cmdline()):
+                pids.add(child.pid)
+    return pids
+
+
+def _start(plan: ClusterPlan) -> Any:
+    from distributed import SpecCluster
+
+    from slipstream.dask.cluster import GroupedCluster
+
+    before = set(SpecCluster._instances)
+    children = _spawned_children()
+    try:
+        return GroupedCluster(plan)
+    except BaseException as exc:
+        # A half-started cluster (Ctrl-C while workers start) still owns processes.
+        for cluster in set(SpecCluster._instances) - before:
+            with contextlib.suppress(BaseException):
+                cluster.close(timeout=CLOSE_TIMEOUT)
+        _reap(_spawned_children() - children)
+        if isinstance(exc, Exception):
+            raise DaskClusterError(f"could not start the local Dask cluster: {exc}") from exc
+        raise
+
+
+@contextlib.contextmanager
+def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]:
+    from slipstream.dask.cluster import GroupAdaptive
+
+    started = time.perf_counter()
+    cluster = _start(plan)
+    address = cluster.scheduler_address
+    log.debug("dask: cluster at %s started in %.2f s", address, time.perf_counter() - started)
+    pids = _worker_pids(cluster)
+    try:
+        with _pointed_at(address):
+            if plan.default.adaptive is not None:
+                low, high = plan.default.adaptive
+                cluster.adapt(Adaptive=GroupAdaptive, minimum=low, maximum=high)
+            info = {"dashboard": cluster.dashboard_link, "scheduler": address}
+            _report(attempt, {**info, "workers": plan.workers})
+            try:
+                yield
+            finally:
+                pids |= _worker_pids(cluster)  # adaptive scaling may have started more
+                _save_logs(
+                    lambda: cluster.sync(cluster.scheduler_comm.get_logs),
+                    lambda: cluster.sync(cluster.scheduler_comm.worker_logs),
+                    _worker_names(cluster.scheduler_info),
+                    attempt.log_dir,
+                )
+                _close_clients(address)
+    finally:
+        try:
+            cluster.close(timeout=CLOSE_TIMEOUT)
+        except BaseException as exc:
+            log.warning("dask: closing the cluster at %s failed: %r", address, exc)
+            log.debug("dask: cluster close failure", exc_info=True)
+        finally:
+            _reap(pids)
+
+
+def _report(attempt: AttemptContext, info: dict[str, Any]) -> None:
+    if attempt.report is None:
+        return
+    try:
+        attempt.report(info)
+    except Exception as exc:  # the engine's bookkeeping must not fail the user's task
+        log.warning("dask: could not report %s: %s", info, exc)
+
+
+def _worker_pids(cluster: Any) -> set[int]:
+    pids = set()
+    for worker in list(cluster.workers.values()):
+        with contextlib.suppress(Exception):
+            pid = worker.pid
+            if pid:
+                pids.add(int(pid))
+    return pids
+
+
+def _worker_names(scheduler_info: Any) -> dict[str, str]:
+    try:
+        workers = scheduler_info["workers"]
+        return {address: str(info.get("name", address)) for address, info in workers.items()}
+    except Exception:
+        return {}
+
+
+def _reap(pids: set[int]) -> None:
+    """Kill worker processes that outlived cluster.close (e.g. a worker stuck in user code)."""
+    import psutil
+
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            alive.extend([*process.children(recursive=True), process])
+    if not alive:
+        return
+    log.warning("dask: killing %d worker process(es) left after the cluster closed", len(alive))
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, still = psutil.wait_procs(alive, timeout=3)
+    for process in still:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(still, timeout=3)
+
+
+def _close_clients(address: str) -> None:
+    """Close every Client the user left open on this cluster (it is about to go away)."""
+    from distributed import Client
+
+    for client in list(Client._instances):
+        try:
+            client_address = client.scheduler.address if client.scheduler else None
+            if client_address == address and client.status not in ("closed", "closing"):
+                client.close(timeout=CLOSE_TIMEOUT)
+        except Exception as exc:
+            log.debug("dask: closing a client of %s failed: %s", address, exc)
+
+
+def _save_logs(
+    scheduler_logs: Callable[[], Any],
+    worker_logs: Callable[[], Any],
+    names: dict[str, str],
+    log_dir: str,
+) -> None:
+    """dask-scheduler.log and dask-workers.log in log_dir, oldest line first."""
+    if not log_dir:
+        return
+    try:
+        scheduler_lines = scheduler_logs()
+        workers = worker_logs()
+        folder = Path(log_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / SCHEDULER_LOG).write_text(_lines(scheduler_lines))
+        parts = []
+        for address in sorted(workers, key=lambda a: names.get(a, a)):
+            parts.append(f"==> worker {names.get(address, address)} ({address}) <==\n")
+            parts.append(_lines(workers[address]))
+        (folder / WORKERS_LOG).write_text("".join(parts))
+    except Exception as exc:
+        log.warning("dask: could not save the cluster's logs in %s: %s", log_dir, exc)
+
+
+def _lines(entries: Any) -> str:
+    """Dask keeps log lines newest first as (level, line) pairs."""
+    return "".join(line + "\n" for _level, line in reversed(list(entries)))
+
+
+@contextlib.contextmanager
+def _external_cluster(attempt: AttemptContext) -> Iterator[None]:
+    """Inside a DaskJob's runner: connect to the operator's scheduler, never start or stop it."""
+    from distributed import Client
+
+    address = os.environ.get(ADDRESS_ENV, "")
+    if not address:
+        raise DaskClusterError(
+            f"{EXTERNAL_ENV} is set but {ADDRESS_ENV} is empty: this runner does not know "
+            f"its DaskJob's scheduler"
+        )
+    try:
+        client = Client(address, timeout=EXTERNAL_CONNECT_TIMEOUT, set_as_default=False)
+    except Exception as exc:
+        raise DaskClusterError(
+            f"could not reach the Dask scheduler at {address} within "
+            f"{EXTERNAL_CONNECT_TIMEOUT:.0f} s: {exc}"
+        ) from exc
+    try:
+        with _pointed_at(address):
+            _report(
+                attempt,
+                {
+                    "dashboard": client.dashboard_link,
+                    "scheduler": address,
+                    "workers": len(client.scheduler_info().get("workers", {})),
+                },
+            )
+            try:
+                yield
+            finally:
+                _save_logs(
+                    client.get_scheduler_logs,
+                    client.get_worker_logs,
+                    _worker_names(client.scheduler_info()),
+                    attempt.log_dir,
+                )
+                _close_clients(address)
+    finally:
+        with contextlib.suppress(Exception):
+            client.close(timeout=CLOSE_TIMEOUT)
