@@ -95,3 +95,30 @@ def test_two_processes_write_at_once_and_both_finish(database_url: str, tmp_path
             record = store.get_execution(name)
             assert record is not None and record.engine_heartbeat is not None
         assert {e.key for e in store.cache_list("t")} == {f"shared-{i}" for i in range(7)}
+
+
+def _child_writes(store: MetadataStore) -> None:
+    from slipstream.storage.records import EventRecord, WriteBatch
+
+    store.write(WriteBatch(events=[EventRecord(execution_id="forked", message="child")]))
+    store.close()
+
+
+def test_a_forked_child_writes_through_its_own_connections(tmp_path: Path) -> None:
+    """The process runner forks warm interpreters: they must not share SQLite handles."""
+    import multiprocessing
+
+    from slipstream.storage.records import EventRecord, WriteBatch
+
+    store = MetadataStore(f"sqlite:///{tmp_path / 'fork.db'}")
+    try:
+        store.write(WriteBatch(events=[EventRecord(execution_id="forked", message="before")]))
+        child = multiprocessing.get_context("fork").Process(target=_child_writes, args=(store,))
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        store.write(WriteBatch(events=[EventRecord(execution_id="forked", message="after")]))
+        messages = [e.message for e in store.get_events("forked")]
+        assert messages == ["before", "child", "after"]
+    finally:
+        store.close()

@@ -71,6 +71,7 @@ class MetadataStore:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._batches.close()
             engines.release_engine(self.url)
 
     def _read(self) -> Engine:
