@@ -106,3 +106,31 @@ def test_unstorable_frame_is_a_clear_error(registry: TypeRegistry, ctx: Transfor
 def test_inline_value_is_not_a_frame(registry: TypeRegistry, ctx: TransformContext) -> None:
     with pytest.raises(TypeTransformError, match=r"expected a stored DataFrame \(parquet\)"):
         registry.to_python(Literal(value=[1, 2]), pd.DataFrame, ctx)
+
+
+def test_dictionary_encoding_only_where_values_repeat(
+    registry: TypeRegistry, ctx: TransformContext, blobs: BlobIO
+) -> None:
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "measure": rng.random(50_000),
+            "category": rng.choice(["a", "b", "c"], 50_000),
+            "code": rng.integers(0, 10, 50_000),
+            "id": np.arange(50_000),
+        }
+    )
+    literal = registry.to_literal(frame, pd.DataFrame, ctx)
+    metadata = pq.read_metadata(pa.BufferReader(blobs.get_bytes(literal.uri)))
+    columns = metadata.row_group(0)
+    encodings = {
+        columns.column(i).path_in_schema: columns.column(i).encodings
+        for i in range(columns.num_columns)
+    }
+    assert "RLE_DICTIONARY" in encodings["category"]
+    assert "RLE_DICTIONARY" in encodings["code"]
+    assert "RLE_DICTIONARY" not in encodings["measure"]
+    assert "RLE_DICTIONARY" not in encodings["id"]
+    pd.testing.assert_frame_equal(registry.to_python(literal, pd.DataFrame, ctx), frame)

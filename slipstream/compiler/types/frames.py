@@ -11,6 +11,7 @@ from slipstream.errors import TypeTransformError
 from slipstream.ir import Literal, LiteralType
 
 PARQUET = "parquet"
+_SAMPLE_ROWS = 16_384  # rows looked at to guess whether a column repeats its values
 
 
 def frame_format(py_type: Any) -> str | None:
@@ -37,25 +38,31 @@ def write_parquet(table: Any) -> bytes:
 
 
 def dictionary_columns(table: Any) -> list[str]:
-    """Columns worth dictionary-encoding: strings and binaries (often few distinct values).
+    """Columns worth dictionary-encoding: strings, and numbers with few distinct values.
 
-    Numbers and timestamps are left plain: for high-cardinality data (measurements, ids)
-    trying a dictionary first costs about half of the whole write and saves nothing.
+    Left to itself, parquet tries a dictionary for every column; for high-cardinality data
+    (measurements, ids, timestamps) that attempt costs about half of the whole write and
+    saves nothing. A sample of the first rows tells the two cases apart cheaply.
     """
     import pyarrow.types as pat
 
-    checks = [
-        pat.is_string,
-        pat.is_large_string,
-        pat.is_binary,
-        pat.is_large_binary,
-        pat.is_dictionary,
-    ]
+    textual = [pat.is_string, pat.is_large_string, pat.is_binary, pat.is_large_binary]
+    textual += [pat.is_dictionary]
     for optional in ("is_string_view", "is_binary_view"):
         check = getattr(pat, optional, None)
         if check is not None:
-            checks.append(check)
-    return [field.name for field in table.schema if any(check(field.type) for check in checks)]
+            textual.append(check)
+    numeric = [pat.is_integer, pat.is_floating, pat.is_temporal, pat.is_decimal]
+    sample = table.slice(0, _SAMPLE_ROWS)
+    chosen = []
+    for field, column in zip(table.schema, sample.columns, strict=True):
+        if any(check(field.type) for check in textual) or (
+            any(check(field.type) for check in numeric)
+            and sample.num_rows
+            and len(column.unique()) * 2 <= sample.num_rows
+        ):
+            chosen.append(field.name)
+    return chosen
 
 
 def read_parquet(literal: Literal, ctx: TransformContext) -> Any:
