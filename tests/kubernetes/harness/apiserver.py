@@ -16,84 +16,21 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
-from kmock._internal import enums, parsing, rendering
+from kmock._internal import enums, rendering
 
+from .changes import Change, Gone
+from .objects import api_error
 from .podlogs import PodLogs, tail
 from .resources import VERBS, ResourceSpec, ResourceTable, default_resources
+from .routing import int_param, parse_request
 from .selectors import Selector, SelectorError
-from .store import Change, Gone, Store, api_error
+from .store import Store
 
 _PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/strategic-merge-patch+json": "strategic",
     "application/json-patch+json": "json",
 }
-
-
-def _parse_path(path: str) -> parsing.ParsedPath:
-    """kmock's parser, fixed for /api/v1/namespaces[/name[/status]] (it treats those as scopes)."""
-    parts = [p for p in path.strip("/").split("/") if p]
-    if len(parts) >= 2 and parts[0] == "api":
-        group, version, rest = "", parts[1], parts[2:]
-    elif len(parts) >= 3 and parts[0] == "apis":
-        group, version, rest = parts[1], parts[2], parts[3:]
-    elif parts[:1] in (["api"], ["apis"]):
-        return parsing.ParsedPath(group=parts[1] if len(parts) > 1 else None)
-    else:
-        return parsing.ParsedPath()
-    namespace = None
-    if rest[:1] == ["namespaces"] and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
-        namespace, rest = rest[1], rest[2:]
-    return parsing.ParsedPath(
-        group=group,
-        version=version,
-        plural=rest[0] if rest else None,
-        namespace=namespace,
-        name=rest[1] if len(rest) > 1 else None,
-        subresource="/".join(rest[2:]) or None,
-    )
-
-
-async def _parse_request(raw: aiohttp.web.BaseRequest, id: int) -> rendering.Request:
-    """kmock's Request._parse with the fixed path parser."""
-    body = await raw.read()
-    text = await raw.text()
-    try:
-        data = await raw.json()
-    except ValueError:
-        data = None
-    k8s = _parse_path(raw.path)
-    resource = None
-    if k8s.group is not None:
-        resource = kmock.resource(group=k8s.group, version=k8s.version, plural=k8s.plural)
-    method = enums.method(raw.method)
-    return rendering.Request(
-        id=id,
-        raw_request=raw,
-        url=raw.url,
-        method=raw.method,
-        params=dict(raw.query),
-        headers=dict(raw.headers),
-        cookies=dict(raw.cookies),
-        data=data,
-        body=body,
-        text=text,
-        action=parsing.guess_k8s(k8s, method, dict(raw.query)),
-        resource=resource,
-        namespace=k8s.namespace,
-        name=k8s.name,
-        subresource=k8s.subresource,
-    )
-
-
-def _int_param(params: Mapping[str, str], name: str) -> int | None:
-    value = params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return int(str(value))
-    except ValueError:
-        raise api_error(400, "BadRequest", f"{name}={value!r}: expected an integer") from None
 
 
 @attrs.define(kw_only=True)
@@ -161,7 +98,7 @@ class Apiserver(kmock.KubernetesEmulator):
         await raw_request.read()
         raw_response: aiohttp.web.StreamResponse | None = None
         try:
-            request = await _parse_request(raw_request, id=len(self._requests))
+            request = await parse_request(raw_request, id=len(self._requests))
             self._requests.append(request)
             try:
                 return await self._handle(request)
@@ -254,7 +191,7 @@ class Apiserver(kmock.KubernetesEmulator):
         if request.action == enums.action.DELETE:
             options = data if isinstance(data, dict) else {}
             grace = options.get(
-                "gracePeriodSeconds", _int_param(request.params, "gracePeriodSeconds")
+                "gracePeriodSeconds", int_param(request.params, "gracePeriodSeconds")
             )
             return await self.store.delete(
                 spec,
@@ -381,8 +318,8 @@ class Apiserver(kmock.KubernetesEmulator):
         snapshot = bytes(run.data)
         data = tail(
             snapshot,
-            _int_param(request.params, "tailLines"),
-            _int_param(request.params, "limitBytes"),
+            int_param(request.params, "tailLines"),
+            int_param(request.params, "limitBytes"),
         )
         if request.params.get("follow") != "true" or run.finished:
             return data
@@ -409,8 +346,8 @@ class Apiserver(kmock.KubernetesEmulator):
                 filter(None, [params.get("fieldSelector"), name_field])
             )
         selector = self._selector(spec, params)
-        since = _int_param(params, "resourceVersion")
-        timeout = _int_param(params, "timeoutSeconds")
+        since = int_param(params, "resourceVersion")
+        timeout = int_param(params, "timeoutSeconds")
         initial_bookmark = params.get("sendInitialEvents") == "true"
         return self._watch_stream(
             spec, request.namespace, selector, since if since else None, timeout, initial_bookmark

@@ -19,13 +19,14 @@ from typing import Any, TypeVar
 import kmock
 
 from .apiserver import Apiserver
+from .changes import Change
 from .dask_clusters import LocalDaskClusters
+from .failures import Failure
 from .fake_operator import FakeDaskOperator
 from .kubeconfig import write_kubeconfig
-from .kubelet import Failure, Kubelet
+from .kubelet import Kubelet
 from .real_operator import RealDaskOperator
 from .selectors import Selector, dict_selector
-from .store import Change
 
 T = TypeVar("T")
 OPERATORS = (None, "fake", "real")

@@ -17,9 +17,10 @@ from typing import Any
 import kmock
 
 from .apiserver import Apiserver
+from .changes import Change
 from .dask_clusters import LocalDaskClusters
+from .objects import now_iso
 from .selectors import Selector
-from .store import Change, now_iso
 
 log = logging.getLogger(__name__)
 RUNNER_SELECTOR = "dask.org/component=job-runner"

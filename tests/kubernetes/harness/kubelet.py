@@ -20,50 +20,10 @@ from typing import Any
 import kmock
 
 from .apiserver import Apiserver
+from .changes import Change
+from .failures import Failure, disruption_status, pod_conditions
+from .objects import now_iso
 from .podenv import ConfigError, container_env, local_argv
-from .store import Change, now_iso
-
-_MESSAGES = {
-    "preempted": "Pod was preempted: node {node} (a spot instance) was reclaimed",
-    "evicted": "The node was low on resource: memory. Threshold quantity: 100Mi, available: 64Mi",
-    "oomkilled": "",
-}
-_DISRUPTION = {"preempted": "PreemptionByScheduler", "evicted": "TerminationByKubelet"}
-
-
-def _conditions(ready: bool, reason: str = "") -> list[dict[str, Any]]:
-    """The Pod conditions a kubelet reports, all at once (a merge patch replaces lists)."""
-    now = now_iso()
-    state = {"status": "True" if ready else "False", "lastTransitionTime": now}
-    if not ready:
-        state["reason"] = reason
-    return [
-        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-        {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-        {"type": "ContainersReady", **state},
-        {"type": "Ready", **state},
-    ]
-
-
-@dataclass(frozen=True)
-class Failure:
-    """An infrastructure failure to inject: "preempted", "evicted" or "oomkilled"."""
-
-    kind: str
-    message: str = ""
-
-    def __post_init__(self) -> None:
-        if self.kind not in _MESSAGES:
-            raise ValueError(f"failure {self.kind!r}: expected one of {sorted(_MESSAGES)}")
-
-    @property
-    def pod_level(self) -> bool:
-        """Preemption and eviction end the Pod; an OOM kill ends one container run."""
-        return self.kind != "oomkilled"
-
-    @classmethod
-    def of(cls, failure: str | Failure) -> Failure:
-        return failure if isinstance(failure, Failure) else cls(failure.lower())
 
 
 @dataclass
@@ -227,7 +187,7 @@ class Kubelet:
             return
         container = pod["spec"]["containers"][0]
         base = {"name": container["name"], "image": container.get("image", ""), "restartCount": 0}
-        scheduled = _conditions(False, "ContainersNotReady")
+        scheduled = pod_conditions(False, "ContainersNotReady")
         creating = {"waiting": {"reason": "ContainerCreating"}}
         if not await self._status(
             run,
@@ -310,7 +270,7 @@ class Kubelet:
                 run,
                 {
                     "phase": phase,
-                    "conditions": _conditions(False, "PodCompleted"),
+                    "conditions": pod_conditions(False, "PodCompleted"),
                     "containerStatuses": [
                         {
                             **base,
@@ -383,7 +343,7 @@ class Kubelet:
                 "phase": "Running",
                 "podIP": "127.0.0.1",
                 "hostIP": "127.0.0.1",
-                "conditions": _conditions(True),
+                "conditions": pod_conditions(True),
                 "containerStatuses": [
                     {
                         **base,
@@ -416,40 +376,8 @@ class Kubelet:
     async def _end_pod(
         self, uid: str, namespace: str, name: str, failure: Failure, exit_code: int | None
     ) -> None:
-        message = failure.message or _MESSAGES[failure.kind].format(node=self.node_name)
-        status: dict[str, Any] = {
-            "phase": "Failed",
-            "reason": failure.kind.capitalize(),
-            "message": message,
-            "conditions": [
-                *_conditions(False, "PodFailed"),
-                {
-                    "type": "DisruptionTarget",
-                    "status": "True",
-                    "reason": _DISRUPTION[failure.kind],
-                    "message": message,
-                    "lastTransitionTime": now_iso(),
-                },
-            ],
-        }
         pod = self.store.get(self.pods, namespace, name)
-        if pod is not None:
-            statuses = pod.get("status", {}).get("containerStatuses") or [
-                {"name": pod["spec"]["containers"][0]["name"], "restartCount": 0}
-            ]
-            terminated = {
-                "exitCode": 137 if exit_code is None else exit_code,
-                "reason": "Error",
-                "finishedAt": now_iso(),
-            }
-            status["containerStatuses"] = [
-                {
-                    **statuses[0],
-                    "ready": False,
-                    "started": False,
-                    "state": {"terminated": terminated},
-                }
-            ]
+        status = disruption_status(failure, self.node_name, pod, exit_code)
         await self._status(PodRun(uid, namespace, name), status)
 
     # ---- stopping ------------------------------------------------------------------------

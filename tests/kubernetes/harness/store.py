@@ -8,26 +8,22 @@ collection by ownerReferences behave the same for every writer.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
-import datetime
-import json
-import re
 import secrets
 import uuid
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
 from typing import Any
 
-import attrs
 import kmock
 
+from .admission import apply_defaults, check_pod_update, validate_name
+from .changes import Change, watch
+from .deletion import collect, delete_object
+from .objects import api_error, clone, now_iso
 from .patching import PatchError, json_patch, merge_patch
 from .resources import ResourceSpec, ResourceTable
 from .selectors import Selector
 
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IMMUTABLE_META = (
     "name",
     "namespace",
@@ -36,57 +32,6 @@ _IMMUTABLE_META = (
     "deletionTimestamp",
     "deletionGracePeriodSeconds",
 )
-_POD_MUTABLE_SPEC = ("activeDeadlineSeconds", "tolerations")
-TERMINAL_PHASES = ("Succeeded", "Failed")
-
-
-@attrs.frozen
-class ApiError(kmock.KubernetesError):
-    """A Kubernetes API error (HTTP layer: rendered as a Status object), readable as text."""
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.reason}: {self.message}"
-
-
-def api_error(status: int, reason: str, message: str, **details: Any) -> ApiError:
-    """An error the HTTP layer renders as a Kubernetes Status object."""
-    return ApiError(
-        status=status, reason=reason, message=message, details=details or {"causes": []}
-    )
-
-
-def now_iso(offset: float = 0.0) -> str:
-    moment = datetime.datetime.now(tz=datetime.UTC) + datetime.timedelta(seconds=offset)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def clone(obj: Any) -> Any:
-    """A deep copy; JSON round-trip because stored objects are JSON anyway (and it is fast)."""
-    return json.loads(json.dumps(obj))
-
-
-@dataclass(frozen=True)
-class Change:
-    """One write as watchers see it (`old` is None for ADDED)."""
-
-    type: str  # ADDED, MODIFIED, DELETED
-    spec: ResourceSpec
-    obj: dict[str, Any]
-    old: dict[str, Any] | None
-    rv: int
-
-    @property
-    def namespace(self) -> str | None:
-        namespace: str | None = self.obj.get("metadata", {}).get("namespace")
-        return namespace
-
-    @property
-    def name(self) -> str:
-        return str(self.obj.get("metadata", {}).get("name", ""))
-
-
-class Gone(Exception):
-    """A watch asked to resume from a resourceVersion older than the kept history (HTTP 410)."""
 
 
 class Store:
@@ -108,6 +53,10 @@ class Store:
         self._removed_uids: set[str] = set()
         self._pending: list[Change] = []
         self._ips = 0
+
+    def _next_ip(self) -> str:
+        self._ips += 1
+        return f"10.96.{self._ips // 250}.{self._ips % 250 + 1}"
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -241,7 +190,7 @@ class Store:
             meta["name"] = meta["generateName"] + "".join(
                 secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)
             )
-        self._validate_name(spec, meta["name"])
+        validate_name(spec, meta["name"])
         if self._live(spec, namespace, meta["name"]) is not None:
             raise api_error(
                 409,
@@ -257,62 +206,9 @@ class Store:
         meta["generation"] = 1
         if spec.has_status:
             obj.pop("status", None)
-        self._default(spec, obj)
+        apply_defaults(spec, obj, self._next_ip)
         self._write(spec, obj, None)
         return clone(obj)
-
-    def _validate_name(self, spec: ResourceSpec, name: str) -> None:
-        pattern, limit = (_LABEL, 63) if spec.name_rule == "label" else (_SUBDOMAIN, 253)
-        if not isinstance(name, str) or len(name) > limit or not pattern.match(name):
-            raise api_error(
-                422,
-                "Invalid",
-                f'{spec.kind} "{name}" is invalid: metadata.name: Invalid value: '
-                f"{name!r}: a lowercase RFC 1123 "
-                f"{'label' if spec.name_rule == 'label' else 'subdomain'} of at most "
-                f"{limit} characters must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric "
-                "character",
-            )
-
-    def _default(self, spec: ResourceSpec, obj: dict[str, Any]) -> None:
-        """The few defaults the real API server applies that our users read back."""
-        body_spec = obj.setdefault("spec", {}) if spec.kind in ("Pod", "Service") else None
-        if spec.kind == "Pod":
-            assert body_spec is not None
-            containers = body_spec.get("containers")
-            if not isinstance(containers, list) or not containers:
-                raise api_error(
-                    422,
-                    "Invalid",
-                    f'Pod "{obj["metadata"]["name"]}" is invalid: spec.containers: Required value',
-                )
-            for index, container in enumerate(containers):
-                if not isinstance(container, dict) or not container.get("name"):
-                    raise api_error(
-                        422, "Invalid", f"spec.containers[{index}].name: Required value"
-                    )
-            body_spec.setdefault("restartPolicy", "Always")
-            body_spec.setdefault("terminationGracePeriodSeconds", 30)
-            body_spec.setdefault("serviceAccountName", "default")
-            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
-        elif spec.kind == "Service":
-            assert body_spec is not None
-            body_spec.setdefault("type", "ClusterIP")
-            if body_spec.get("clusterIP") != "None":
-                self._ips += 1
-                body_spec["clusterIP"] = f"10.96.{self._ips // 250}.{self._ips % 250 + 1}"
-                body_spec["clusterIPs"] = [body_spec["clusterIP"]]
-            obj["status"] = {"loadBalancer": {}}
-        elif spec.kind == "Secret" and obj.get("stringData"):
-            # stringData is write-only: it lands base64-encoded in data.
-            data = obj.setdefault("data", {})
-            for key, value in obj.pop("stringData").items():
-                data[key] = base64.b64encode(str(value).encode()).decode()
-        elif spec.kind == "Namespace":
-            obj["status"] = {"phase": "Active"}
-        elif spec.kind == "Deployment":
-            obj.setdefault("spec", {}).setdefault("replicas", 1)
 
     async def patch(
         self,
@@ -439,7 +335,7 @@ class Store:
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         new["metadata"]["generation"] = old["metadata"].get("generation", 1)
         if spec.kind == "Pod" and not system:
-            self._check_pod_update(old, new)
+            check_pod_update(old, new)
         old_finalizers = set(old["metadata"].get("finalizers") or [])
         new_finalizers = set(new["metadata"].get("finalizers") or [])
         if old["metadata"].get("deletionTimestamp") and new_finalizers - old_finalizers:
@@ -455,30 +351,10 @@ class Store:
             new["metadata"]["generation"] += 1
         if old["metadata"].get("deletionTimestamp") and not new_finalizers:
             self._remove(spec, new)
-            self._collect()
+            collect(self)
             return clone(new)
         self._write(spec, new, old)
         return clone(new)
-
-    def _check_pod_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        def comparable(pod_spec: dict[str, Any]) -> dict[str, Any]:
-            result = {k: v for k, v in pod_spec.items() if k not in _POD_MUTABLE_SPEC}
-            for key in ("containers", "initContainers"):
-                if key in result:
-                    result[key] = [
-                        {k: v for k, v in c.items() if k != "image"} for c in result[key]
-                    ]
-            return result
-
-        if comparable(old.get("spec", {})) != comparable(new.get("spec", {})):
-            raise api_error(
-                422,
-                "Invalid",
-                f'Pod "{old["metadata"]["name"]}" is invalid: spec: Forbidden: pod '
-                "updates may not change fields other than spec.containers[*].image, "
-                "spec.initContainers[*].image, spec.activeDeadlineSeconds, "
-                "spec.tolerations (only additions to existing tolerations)",
-            )
 
     async def delete(
         self,
@@ -508,64 +384,11 @@ class Store:
                             f"Precondition failed: {field} in precondition: {value}, "
                             f"{field} in object meta: {obj['metadata'].get(field)}",
                         )
-                deleted = self._delete(spec, obj, propagation, grace)
-                self._collect()
+                deleted = delete_object(self, spec, obj, propagation, grace)
+                collect(self)
                 return deleted
             finally:
                 await self._flush()
-
-    def _delete(
-        self, spec: ResourceSpec, obj: dict[str, Any], propagation: str, grace: int | None
-    ) -> dict[str, Any]:
-        meta = obj["metadata"]
-        if propagation == "Orphan":
-            self._orphan(meta["uid"])
-        if spec.kind == "Namespace":
-            for child_spec, child in self._iter_live():
-                if child_spec.namespaced and child["metadata"].get("namespace") == meta["name"]:
-                    self._delete(child_spec, clone(child), "Background", None)
-        pod_grace = obj.get("spec", {}).get("terminationGracePeriodSeconds", 30)
-        grace = pod_grace if grace is None else grace
-        live_pod = (
-            spec.kind == "Pod"
-            and self.graceful_pods
-            and obj.get("status", {}).get("phase") not in TERMINAL_PHASES
-        )
-        if meta.get("deletionTimestamp"):
-            if meta.get("finalizers") or spec.kind != "Pod" or grace != 0:
-                return obj  # already being deleted
-        elif meta.get("finalizers") or (live_pod and grace > 0):
-            old = clone(obj)
-            meta["deletionTimestamp"] = now_iso(grace if live_pod else 0)
-            meta["deletionGracePeriodSeconds"] = grace if live_pod else 0
-            self._write(spec, obj, old)
-            return clone(obj)
-        self._remove(spec, obj)
-        return obj
-
-    def _orphan(self, owner_uid: str) -> None:
-        for spec, child in self._iter_live():
-            refs = child["metadata"].get("ownerReferences") or []
-            kept = [ref for ref in refs if ref.get("uid") != owner_uid]
-            if len(kept) != len(refs):
-                new = clone(child)
-                new["metadata"]["ownerReferences"] = kept
-                self._write(spec, new, clone(child))
-
-    def _collect(self) -> None:
-        """Garbage collection: delete objects all of whose owners are gone (background policy)."""
-        changed = True
-        while changed:
-            changed = False
-            for spec, child in self._iter_live():
-                meta = child["metadata"]
-                refs = meta.get("ownerReferences") or []
-                if not refs or meta.get("deletionTimestamp"):
-                    continue
-                if all(ref.get("uid") in self._removed_uids for ref in refs):
-                    self._delete(spec, clone(child), "Background", None)
-                    changed = True
-                    break  # the live set changed: look again
 
     async def close(self) -> None:
         """End every watch (so HTTP streams end and the server can stop at once)."""
@@ -575,7 +398,7 @@ class Store:
 
     # ---- watching ------------------------------------------------------------------------
 
-    async def watch(
+    def watch(
         self,
         spec: ResourceSpec | None,
         namespace: str | None = None,
@@ -583,69 +406,5 @@ class Store:
         since: int | None = None,
         bookmark: bool = False,
     ) -> AsyncGenerator[Change, None]:
-        """Changes as a watcher sees them: the current objects (or the history after `since`)
-        as ADDED, then live changes; objects entering or leaving the selection appear as
-        ADDED/DELETED, as the real API server does. With `bookmark`, a BOOKMARK marks the
-        end of the initial events (sendInitialEvents=true)."""
-        async with self.lock:
-            if since is not None:
-                oldest = self.history[0].rv if self.history else self.rv + 1
-                if since < oldest - 1 and len(self.history) == self.history.maxlen:
-                    raise Gone(f"too old resource version: {since} ({oldest - 1})")
-                initial = [c for c in self.history if c.rv > since]
-            else:
-                initial = [
-                    Change("ADDED", s, clone(obj), None, self.rv)
-                    for s, obj in self._iter_live(spec)
-                ]
-            mark = await self.bus.mark()
-        try:
-            for first in initial:
-                if (seen := _as_seen(first, spec, namespace, selector)) is not None:
-                    yield seen
-            if bookmark and spec is not None:
-                yield Change(
-                    "BOOKMARK",
-                    spec,
-                    {
-                        "apiVersion": spec.api_version,
-                        "kind": spec.kind,
-                        "metadata": {
-                            "resourceVersion": str(self.rv),
-                            "annotations": {"k8s.io/initial-events-end": "true"},
-                        },
-                    },
-                    None,
-                    self.rv,
-                )
-            if self.closed:
-                return
-            async for change in self.bus.stream(since=mark):
-                if change is None:
-                    return
-                if (seen := _as_seen(change, spec, namespace, selector)) is not None:
-                    yield seen
-        finally:
-            await self.bus.unmark(mark)
-
-
-def _as_seen(
-    change: Change, spec: ResourceSpec | None, namespace: str | None, selector: Selector | None
-) -> Change | None:
-    if spec is not None and change.spec != spec:
-        return None
-    if namespace is not None and change.namespace != namespace:
-        return None
-    if selector is None:
-        return change
-    now = change.type != "DELETED" and selector.matches(change.obj)
-    before = change.old is not None and selector.matches(change.old)
-    if change.type == "DELETED":
-        return change if before else None
-    if now and before:
-        return change
-    if now:
-        return Change("ADDED", change.spec, change.obj, None, change.rv)
-    if before:
-        return Change("DELETED", change.spec, change.obj, change.old, change.rv)
-    return None
+        """Changes as a watcher sees them (see changes.watch)."""
+        return watch(self, spec, namespace, selector, since, bookmark)
