@@ -67,6 +67,50 @@ def _node_document(node: Any, attempts: list[Any]) -> dict[str, Any]:
     }
 
 
+_MAP_KEYS = ("items", "succeeded", "failed", "running", "cached", "chunks", "errors")
+
+
+def _tree_order(nodes: list[Any]) -> list[Any]:
+    """Nodes depth first: each node followed by its children (sub-workflow, dynamic, branch)."""
+    children: dict[str, list[Any]] = {}
+    for node in nodes:
+        children.setdefault(node.parent_id, []).append(node)
+    ordered: list[Any] = []
+    stack = [iter(sorted(children.get("", []), key=_start_key))]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+            continue
+        ordered.append(node)
+        if node.node_id in children:
+            stack.append(iter(sorted(children[node.node_id], key=_start_key)))
+    return ordered
+
+
+def _start_key(node: Any) -> tuple[float, str]:
+    return (node.started_at or float("inf"), node.node_id)
+
+
+def _info_lines(info: dict[str, Any]) -> list[str]:
+    """A node's info for people: one summary line for a map, the case a branch took."""
+    lines: list[str] = []
+    if "items" in info:
+        lines.append(f"items {info['items']}: {info.get('succeeded', 0)} succeeded "
+                     f"({info.get('cached', 0)} cached), {info.get('failed', 0)} failed, "
+                     f"{info.get('running', 0)} running")
+        for sample in info.get("errors", []):
+            lines.append(f"item {sample['item']}: {sample['type']}: {sample['message']}")
+    if isinstance(info.get("dynamic"), dict):
+        lines.append(f"dynamic body built {info['dynamic'].get('nodes', 0)} node(s)")
+    if "case" in info:
+        lines.append(f"took case {info['case']}")
+    for key, value in info.items():
+        if key not in {"dashboard", "case", *_MAP_KEYS} and isinstance(value, str | int | float):
+            lines.append(f"{key}: {value}")
+    return lines
+
+
 @executions.command("show")
 @click.argument("execution_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -97,18 +141,19 @@ def show(execution_id: str, as_json: bool) -> None:
     click.echo(f"execution {record.id}  {record.name}  {record.phase}  "
                f"{duration(record.started_at, record.ended_at)}")
     click.echo(f"started {when(record.created_at)}")
-    for node in sorted(nodes, key=lambda n: (n.started_at or float("inf"), n.node_id)):
+    for node in _tree_order(nodes):
         depth = node.node_id.count("/")
         flags = " (cached)" if node.cached else ""
         tries = f"  attempts {node.attempts}" if node.attempts > 1 else ""
-        click.echo(f"  {'  ' * depth}{node.node_id.rsplit('/', 1)[-1]:<28} {node.phase:<10}"
-                   f"{flags} {duration(node.started_at, node.ended_at):>9}{tries}")
+        kind = f"[{node.kind}]" if node.kind not in ("task", "") else ""
+        name = node.node_id.rsplit("/", 1)[-1]
+        click.echo(f"  {'  ' * depth}{name:<{max(28 - 2 * depth, len(name))}} {kind:<10} "
+                   f"{node.phase:<10}{flags} {duration(node.started_at, node.ended_at):>9}{tries}")
         dashboard = node.info.get("dashboard")
         if dashboard:
             click.echo(f"  {'  ' * depth}  dask dashboard: {dashboard}")
-        for key, value in node.info.items():
-            if key not in {"dashboard"} and isinstance(value, str | int | float):
-                click.echo(f"  {'  ' * depth}  {key}: {value}")
+        for line in _info_lines(node.info):
+            click.echo(f"  {'  ' * depth}  {line}")
         if node.error and node.phase == "FAILED":
             node_error = decode(node.error, ErrorDocument)
             click.echo(f"  {'  ' * depth}  {node_error.type}: {node_error.message}")
