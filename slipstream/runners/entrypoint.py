@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -32,6 +33,7 @@ EXIT_TERMINATED = 143
 DYNAMIC_DOCUMENT = "dynamic.json"  # a @dynamic attempt's graph, written instead of outputs.json
 
 
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m slipstream.execute")
     parser.add_argument("--task", required=True, help="MODULE:NAME of the task")
@@ -48,8 +50,14 @@ def _terminate(signum: int, frame: Any) -> None:
 def run_attempt_command(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    settings = load_settings()
-    blobs = BlobStore(settings.resolved_blob_url)
+    blob_url = os.environ.get("SLIPSTREAM_BLOB_URL", "")
+    threshold = os.environ.get("SLIPSTREAM_OFFLOAD_THRESHOLD", "")
+    if blob_url and threshold:  # set by every runner: no need to read pyproject.toml again
+        offload_threshold = int(threshold)
+    else:
+        settings = load_settings()
+        blob_url, offload_threshold = settings.resolved_blob_url, settings.offload_threshold
+    blobs = BlobStore(blob_url)
     prefix = args.output_prefix.rstrip("/")
 
     def fail(exc: BaseException, kind: ErrorKind) -> None:
@@ -67,7 +75,7 @@ def run_attempt_command(argv: list[str]) -> int:
         return EXIT_TASK_FAILED
     try:
         task = load_task(args.task, os.environ.get("SLIPSTREAM_SOURCE_ROOT", ""))
-        ctx = TransformContext(blobs=blobs, offload_threshold=settings.offload_threshold)
+        ctx = TransformContext(blobs=blobs, offload_threshold=offload_threshold)
         values = decode_inputs(
             task.template, task.interface.inputs, inputs.literals, task.registry, ctx
         )

@@ -26,8 +26,11 @@ def _child(request: dict[str, Any]) -> None:
     code = 70
     try:
         os.setsid()
+        signal.set_wakeup_fd(-1)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
+        for fd in request.get("_close", ()):
+            os.close(fd)
         log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null_fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null_fd, 0)
@@ -66,11 +69,18 @@ def serve(argv: list[str]) -> int:
     import slipstream.runners.entrypoint  # noqa: F401 - warm the attempt's own imports
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's to handle
+    # A child's exit must wake the loop at once: SIGCHLD writes to this pipe.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     _write({"ready": os.getpid()})
     buffer = b""
     while True:
-        readable, _, _ = select.select([0], [], [], 0.05)
-        if readable:
+        readable, _, _ = select.select([0, wake_read], [], [], 1.0)
+        if wake_read in readable:
+            os.read(wake_read, 4096)
+        if 0 in readable:
             chunk = os.read(0, 65536)
             if not chunk:
                 return 0  # the engine is gone; running attempts carry on by themselves
@@ -78,6 +88,7 @@ def serve(argv: list[str]) -> int:
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 request = json.loads(line)
+                request["_close"] = (wake_read, wake_write)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 pid = os.fork()
