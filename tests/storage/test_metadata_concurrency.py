@@ -11,7 +11,7 @@ from pathlib import Path
 from slipstream.storage.metadata import MetadataStore
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = 400
+STEPS = 250
 
 # Opens the store only after the go-file appears, so both processes also race to migrate a
 # brand-new database; then each hammers write() and the cache lease with small transactions.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -48,6 +48,50 @@ class MetadataStoreClosedError(SlipstreamError):
     """The store was used after close()."""
 
 
+# Statements on the engine's frequent paths are built once: SQLAlchemy memoizes their cache
+# keys, so each call skips construction and goes straight to the compiled form.
+_P = sa.bindparam
+_GET_EXECUTION = sa.select(executions).where(executions.c.id == _P("eid"))
+_IS_ABORT_REQUESTED = sa.select(executions.c.abort_requested).where(executions.c.id == _P("eid"))
+_REQUEST_ABORT = (
+    executions.update()
+    .where(executions.c.id == _P("eid"), executions.c.phase.not_in(_TERMINAL))
+    .values(abort_requested=True)
+)
+_HEARTBEAT = (
+    executions.update()
+    .where(executions.c.id == _P("eid"))
+    .values(engine_heartbeat=_P("at"), engine_pid=_P("pid"))
+)
+_GET_NODES = sa.select(nodes).where(nodes.c.execution_id == _P("eid")).order_by(nodes.c.node_id)
+_GET_NODE = sa.select(nodes).where(nodes.c.execution_id == _P("eid"), nodes.c.node_id == _P("nid"))
+_GET_EVENTS = (
+    sa.select(events)
+    .where(events.c.execution_id == _P("eid"), events.c.id > _P("after"))
+    .order_by(events.c.id)
+)
+_CACHE_GET = sa.select(cache_entries).where(cache_entries.c.key == _P("k"))
+_CACHE_RELEASE = cache_reservations.delete().where(
+    cache_reservations.c.key == _P("k"), cache_reservations.c.owner == _P("who")
+)
+
+
+def _reserve_statement(dialect: str) -> Any:
+    stmt = dialect_insert(dialect, cache_reservations).values(
+        key=_P("k"), owner=_P("who"), expires_at=_P("until")
+    )
+    # One statement, so two contenders can never both win: the update only happens when
+    # the current lease is expired or already ours.
+    return stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
+        where=sa.or_(
+            cache_reservations.c.expires_at <= _P("now"),
+            cache_reservations.c.owner == stmt.excluded.owner,
+        ),
+    ).returning(cache_reservations.c.owner)
+
+
 class MetadataStore:
     """The metadata database (SQLite file or PostgreSQL), migrated to head when opened."""
 
@@ -58,6 +102,7 @@ class MetadataStore:
         self._closed = False
         self._dialect = self._engine.dialect.name
         self._batches = BatchWriter(self._engine)
+        self._reserve = _reserve_statement(self._dialect)
 
     def __repr__(self) -> str:
         return f"MetadataStore({engines.display_url(self.url)!r})"
@@ -100,7 +145,7 @@ class MetadataStore:
 
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         with self._read().connect() as conn:
-            row = conn.execute(sa.select(executions).where(executions.c.id == execution_id)).first()
+            row = conn.execute(_GET_EXECUTION, {"eid": execution_id}).first()
         return None if row is None else rows.execution_record(row._mapping)
 
     def list_executions(
@@ -133,43 +178,28 @@ class MetadataStore:
     def request_abort(self, execution_id: str) -> bool:
         """Flag an unfinished execution for abort; False if unknown or already finished."""
         with self._write().begin() as conn:
-            result = conn.execute(
-                executions.update()
-                .where(executions.c.id == execution_id, executions.c.phase.not_in(_TERMINAL))
-                .values(abort_requested=True)
-            )
+            result = conn.execute(_REQUEST_ABORT, {"eid": execution_id})
         return bool(result.rowcount)
 
     def is_abort_requested(self, execution_id: str) -> bool:
         with self._read().connect() as conn:
-            value = conn.execute(
-                sa.select(executions.c.abort_requested).where(executions.c.id == execution_id)
-            ).scalar()
+            value = conn.execute(_IS_ABORT_REQUESTED, {"eid": execution_id}).scalar()
         return bool(value)
 
     def heartbeat(self, execution_id: str, pid: int, at: float) -> None:
         with self._write().begin() as conn:
-            conn.execute(
-                executions.update()
-                .where(executions.c.id == execution_id)
-                .values(engine_heartbeat=at, engine_pid=pid)
-            )
+            conn.execute(_HEARTBEAT, {"eid": execution_id, "at": at, "pid": pid})
 
     # -- nodes, attempts, events ---------------------------------------------------------
 
     def get_nodes(self, execution_id: str) -> list[NodeRecord]:
-        query = (
-            sa.select(nodes).where(nodes.c.execution_id == execution_id).order_by(nodes.c.node_id)
-        )
         with self._read().connect() as conn:
-            return [rows.node_record(r._mapping) for r in conn.execute(query)]
+            result = conn.execute(_GET_NODES, {"eid": execution_id})
+            return [rows.node_record(r._mapping) for r in result]
 
     def get_node(self, execution_id: str, node_id: str) -> NodeRecord | None:
-        query = sa.select(nodes).where(
-            nodes.c.execution_id == execution_id, nodes.c.node_id == node_id
-        )
         with self._read().connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_GET_NODE, {"eid": execution_id, "nid": node_id}).first()
         return None if row is None else rows.node_record(row._mapping)
 
     def get_attempts(self, execution_id: str, node_id: str | None = None) -> list[AttemptRecord]:
@@ -182,20 +212,16 @@ class MetadataStore:
 
     def get_events(self, execution_id: str, after_id: int = 0) -> list[EventRecord]:
         """The timeline in write order; after_id skips events already seen (for tailing)."""
-        query = (
-            sa.select(events)
-            .where(events.c.execution_id == execution_id, events.c.id > after_id)
-            .order_by(events.c.id)
-        )
         with self._read().connect() as conn:
-            return [rows.event_record(r._mapping) for r in conn.execute(query)]
+            result = conn.execute(_GET_EVENTS, {"eid": execution_id, "after": after_id})
+            return [rows.event_record(r._mapping) for r in result]
 
     # -- cache ---------------------------------------------------------------------------
 
     def cache_get(self, key: str, now: float) -> CacheEntry | None:
         """The entry for key unless missing or expired at now."""
         with self._read().connect() as conn:
-            row = conn.execute(sa.select(cache_entries).where(cache_entries.c.key == key)).first()
+            row = conn.execute(_CACHE_GET, {"k": key}).first()
         if row is None:
             return None
         entry = rows.cache_record(row._mapping)
@@ -228,31 +254,16 @@ class MetadataStore:
             raise ValueError(f"cache reservation owner {owner!r} is empty")
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds {lease_seconds!r} is not a positive number")
-        stmt = dialect_insert(self._dialect, cache_reservations).values(
-            key=key, owner=owner, expires_at=now + lease_seconds
-        )
-        # One statement, so two contenders can never both win: the update only happens
-        # when the current lease is expired or already ours.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
-            where=sa.or_(
-                cache_reservations.c.expires_at <= now,
-                cache_reservations.c.owner == stmt.excluded.owner,
-            ),
-        ).returning(cache_reservations.c.owner)
         with self._write().begin() as conn:
-            won = conn.execute(stmt).first()
+            won = conn.execute(
+                self._reserve, {"k": key, "who": owner, "until": now + lease_seconds, "now": now}
+            ).first()
         return won is not None and won[0] == owner
 
     def cache_release(self, key: str, owner: str) -> None:
         """Give up owner's reservation on key (someone else's is left alone)."""
         with self._write().begin() as conn:
-            conn.execute(
-                cache_reservations.delete().where(
-                    cache_reservations.c.key == key, cache_reservations.c.owner == owner
-                )
-            )
+            conn.execute(_CACHE_RELEASE, {"k": key, "who": owner})
 
     # -- registered tasks and workflows --------------------------------------------------
 
