@@ -502,6 +502,31 @@ def test_real_operator_drives_a_daskjob_to_successful(
     kube.wait_gone("pod", "real-runner")
 
 
+@pytest.mark.kube(local_dask=True)
+def test_real_operator_with_local_dask_runs_the_job_on_a_real_cluster(
+    real_dask_operator: KubeHarness,
+) -> None:
+    kube = real_dask_operator
+    kube.create(daskjob("compute", RUNNER_USES_DASK, replicas=2))
+    job = kube.wait_for_object(
+        "daskjob", "compute", lambda j: j.get("status", {}).get("endTime"), timeout=120
+    )
+    assert job["status"]["jobStatus"] == "Successful", kube.output("compute-runner")
+    output = kube.logs("compute-runner")
+    (started,) = kube.dask_clusters.started
+    # The Pod spec keeps the cluster-DNS address; the kubelet resolved it to the local scheduler.
+    assert f"scheduler {started.address}" in output
+    assert "workers 2" in output and "total 55" in output
+    # The operator made one worker Deployment per replica (found by label selector).
+    workers = {
+        c.name
+        for c in kube.changes("deployment")
+        if c.type == "ADDED" and c.obj["metadata"]["labels"].get("dask.org/component") == "worker"
+    }
+    assert len(workers) == 2
+    kube.wait_for(lambda: kube.dask_clusters.open_keys == [], 30)  # closed with its DaskCluster
+
+
 # ---- the harness itself -----------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from .kubeconfig import write_kubeconfig
 from .kubelet import Kubelet
 from .real_operator import RealDaskOperator
 from .selectors import Selector, dict_selector
+from .services import OperatorClusters, ServiceResolver
 
 T = TypeVar("T")
 OPERATORS = (None, "fake", "real")
@@ -44,10 +45,16 @@ class KubeHarness:
         kubelet: bool = True,
         pod_cwd: pathlib.Path | None = None,
         extra_env: Mapping[str, str] | None = None,
+        local_dask: bool = False,
         start_timeout: float = 60.0,
     ) -> None:
         if operator not in OPERATORS:
             raise ValueError(f"operator {operator!r}: expected one of {OPERATORS}")
+        if local_dask and operator != "real":
+            raise ValueError(
+                "local_dask=True gives the real operator's DaskClusters local schedulers; "
+                f"it needs operator='real', got operator={operator!r}"
+            )
         self.workdir = workdir
         self.namespace = namespace
         self.operator_kind = operator
@@ -58,6 +65,8 @@ class KubeHarness:
         self.dask_clusters = LocalDaskClusters()
         self.fake_operator: FakeDaskOperator | None = None
         self.real_operator: RealDaskOperator | None = None
+        self.operator_clusters: OperatorClusters | None = None
+        self._local_dask = local_dask
         self.leftover_tasks: list[str] = []  # tasks still pending after a clean shutdown
         self._with_kubelet = kubelet
         self._pod_cwd = pod_cwd
@@ -143,8 +152,16 @@ class KubeHarness:
                 await self._stop_parts(api)
 
     async def _start_parts(self, api: Apiserver) -> None:
+        resolver = ServiceResolver() if self._local_dask else None
+        if resolver is not None:
+            self.operator_clusters = OperatorClusters(
+                api, self.dask_clusters, resolver, self.namespace
+            )
+            await self.operator_clusters.start()
         if self._with_kubelet:
-            self.kubelet = Kubelet(api, cwd=self._pod_cwd, extra_env=self._extra_env)
+            self.kubelet = Kubelet(
+                api, cwd=self._pod_cwd, extra_env=self._extra_env, resolver=resolver
+            )
             await self.kubelet.start()
         if self.operator_kind == "fake":
             self.fake_operator = FakeDaskOperator(api, self.dask_clusters, self.namespace)
@@ -158,6 +175,8 @@ class KubeHarness:
             await self.real_operator.stop()
         if self.fake_operator is not None:
             await self.fake_operator.stop()
+        if self.operator_clusters is not None:
+            await self.operator_clusters.stop()
         await self.dask_clusters.close_all()
         if self.kubelet is not None:
             await self.kubelet.stop()

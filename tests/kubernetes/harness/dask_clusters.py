@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,12 @@ class LocalDaskClusters:
             dashboard_address=":0",
             silence_logs=logging.ERROR,
         )
+
+    def dashboard(self, key: str) -> str | None:
+        """host:port of the dashboard of `key`'s cluster, if it serves one."""
+        cluster = self._clusters.get(key)
+        link = getattr(cluster, "dashboard_link", None) if cluster is not None else None
+        return urllib.parse.urlsplit(link).netloc or None if link else None
 
     async def close(self, key: str) -> None:
         """Close the cluster of `key` (also one still starting, once it is up)."""

@@ -24,6 +24,7 @@ from .changes import Change
 from .failures import Failure, disruption_status, pod_conditions
 from .objects import now_iso
 from .podenv import ConfigError, container_env, local_argv
+from .services import ServiceResolver
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Kubelet:
         cwd: pathlib.Path | None = None,
         extra_env: dict[str, str] | None = None,
         max_grace: float = 2.0,
+        resolver: ServiceResolver | None = None,
     ) -> None:
         self.apiserver = apiserver
         self.store = apiserver.store
@@ -59,6 +61,7 @@ class Kubelet:
         self.cwd = cwd or pathlib.Path.cwd()
         self.extra_env = dict(extra_env or {})
         self.max_grace = max_grace
+        self.resolver = resolver
         self.runs: dict[str, PodRun] = {}
         self.outputs: dict[tuple[str, str], bytearray] = {}  # kept after the Pod is gone
         self.started_pids: list[int] = []
@@ -129,6 +132,8 @@ class Kubelet:
             if run is not None:
                 run.stopping = True
                 self._kill(run, signal.SIGKILL)
+                if run.process is None and run.task is not None:
+                    run.task.cancel()  # still preparing (e.g. waiting for a scheduler)
             return
         if meta.get("deletionTimestamp"):
             if run is not None and not run.stopping:
@@ -219,6 +224,9 @@ class Kubelet:
                 },
             )
             return
+        if self.resolver is not None:  # in-cluster service names -> local addresses
+            declared = {k: await self.resolver.rewrite(v) for k, v in declared.items()}
+            argv = [await self.resolver.rewrite(a) for a in argv]
         env = {**os.environ, **self.extra_env, **declared}
         workdir = pathlib.Path(container.get("workingDir") or self.cwd)
         policy = pod["spec"].get("restartPolicy", "Always")
@@ -392,13 +400,16 @@ class Kubelet:
     async def _terminate(self, run: PodRun, grace: float) -> None:
         """Graceful deletion: SIGTERM, SIGKILL after the grace period, then remove the Pod."""
         run.stopping = True
-        self._kill(run, signal.SIGTERM)
-        if run.task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(run.task), grace)
-            except TimeoutError:
-                self._kill(run, signal.SIGKILL)
-                await asyncio.gather(run.task, return_exceptions=True)
+        if run.task is not None and not run.task.done():
+            if run.process is None:
+                run.task.cancel()  # nothing runs yet: stop preparing
+            else:
+                self._kill(run, signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(asyncio.shield(run.task), grace)
+                except TimeoutError:
+                    self._kill(run, signal.SIGKILL)
+            await asyncio.gather(run.task, return_exceptions=True)
         await self._finalize(run.namespace, run.name, run.uid)
 
     async def _finalize(self, namespace: str, name: str, uid: str) -> None:
