@@ -23,13 +23,11 @@ _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _asdict = msgspec.structs.asdict
 
 
-def _to_row(json_fields: tuple[str, ...], drop: tuple[str, ...] = ()) -> Callable[[Any], dict]:
+def _to_row(json_fields: tuple[str, ...]) -> Callable[[Any], dict]:
     def convert(record: Any) -> dict[str, Any]:
         row = _asdict(record)
         for name in json_fields:
             row[name] = _encode(row[name]).decode()
-        for name in drop:
-            del row[name]
         return row
 
     return convert
@@ -46,11 +44,9 @@ def _from_row(cls: type[R], json_fields: tuple[str, ...]) -> Callable[[Mapping[A
     return convert
 
 
+# Used by create_execution; the hot write path (batch.py) binds from astuple instead.
 execution_row = _to_row(("options",))
 node_row = _to_row(("info",))
-attempt_row = _to_row(("handle", "info"))
-event_row = _to_row((), drop=("id",))
-cache_row = _to_row(())
 
 execution_record = _from_row(ExecutionRecord, ("options",))
 node_record = _from_row(NodeRecord, ("info",))
