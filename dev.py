@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Developer entry point: `python3 dev.py example` runs the main job, `python3 dev.py test` the tests.
+"""Developer entry point: `python3 dev.py example` (the main job), `python3 dev.py test`.
 
 Each command creates the virtual environment in .venv (from constraints.txt) when it is missing
 or out of date, so a fresh machine needs nothing but Python 3.11+.
@@ -36,7 +36,7 @@ def _wanted_stamp() -> str:
 
 def ensure_venv() -> None:
     """Create .venv and install slipstream with its test tools, pinned by constraints.txt."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
         sys.exit(f"slipstream needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     wanted = _wanted_stamp()
     if STAMP.is_file() and STAMP.read_text() == wanted and PYTHON.exists():
@@ -44,8 +44,10 @@ def ensure_venv() -> None:
     if not PYTHON.exists():
         print(f"creating {VENV} ...", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing slipstream and its dependencies (pinned by constraints.txt) ...",
-          file=sys.stderr)
+    print(
+        "installing slipstream and its dependencies (pinned by constraints.txt) ...",
+        file=sys.stderr,
+    )
     _run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     _run(PYTHON, "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", ".[test]")
     STAMP.write_text(wanted)
@@ -59,8 +61,9 @@ def example(args: list[str]) -> None:
 def test(args: list[str]) -> None:
     """Lint, format check, types, import layers, then the whole test suite."""
     _run(BIN / "ruff", "check", "slipstream", "tests", "benchmarks", "examples", "dev.py")
-    _run(BIN / "ruff", "format", "--check", "slipstream", "tests", "benchmarks", "examples",
-         "dev.py")
+    _run(
+        BIN / "ruff", "format", "--check", "slipstream", "tests", "benchmarks", "examples", "dev.py"
+    )
     _run(BIN / "mypy")
     _run(BIN / "lint-imports")
     _run(PYTHON, "-m", "pytest", *(args or ["-q"]))

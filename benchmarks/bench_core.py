@@ -44,8 +44,10 @@ def bench_overhead(runner: str) -> None:
     bench_flows.inc(x=0)  # warm: open stores, start the warm interpreter
     chain = _timed(lambda: bench_flows.chain_100(x=0), repeat=3 if runner == "inprocess" else 1)
     fan_in = _timed(bench_flows.fan_in_1000, repeat=3 if runner == "inprocess" else 1)
-    print(f"overhead {runner:9}: 100-task chain {chain / 100 * 1000:7.3f} ms/task   "
-          f"1,000-item fan-in {fan_in / 1001 * 1000:7.3f} ms/task")
+    print(
+        f"overhead {runner:9}: 100-task chain {chain / 100 * 1000:7.3f} ms/task   "
+        f"1,000-item fan-in {fan_in / 1001 * 1000:7.3f} ms/task"
+    )
     reset_engines()
     os.environ.pop("SLIPSTREAM_RUNNER")
 
@@ -63,19 +65,36 @@ def bench_import() -> None:
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         baseline.append(time.perf_counter() - started)
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, slipstream; print(' '.join(sorted(m for m in "
-         "('dask','distributed','pandas','pyarrow','sqlalchemy','fastapi','kr8s','numpy',"
-         "'fsspec') if m in sys.modules)))"],
-        capture_output=True, text=True, check=True).stdout.strip()
-    print(f"import slipstream: {statistics.median(runs) - statistics.median(baseline):.3f} s "
-          f"(process {statistics.median(runs):.3f} s, bare python "
-          f"{statistics.median(baseline):.3f} s); heavy modules imported: {heavy or 'none'}")
+        [
+            sys.executable,
+            "-c",
+            "import sys, slipstream; print(' '.join(sorted(m for m in "
+            "('dask','distributed','pandas','pyarrow','sqlalchemy','fastapi','kr8s','numpy',"
+            "'fsspec') if m in sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    print(
+        f"import slipstream: {statistics.median(runs) - statistics.median(baseline):.3f} s "
+        f"(process {statistics.median(runs):.3f} s, bare python "
+        f"{statistics.median(baseline):.3f} s); heavy modules imported: {heavy or 'none'}"
+    )
 
 
 def bench_cached_rerun() -> None:
     _fresh_home()
-    command = [sys.executable, "-m", "slipstream", "run", str(HERE / "bench_flows.py"),
-               "cached_square", "--n", "12"]
+    command = [
+        sys.executable,
+        "-m",
+        "slipstream",
+        "run",
+        str(HERE / "bench_flows.py"),
+        "cached_square",
+        "--n",
+        "12",
+    ]
     subprocess.run(command, check=True, capture_output=True)
     runs = []
     for _ in range(5):
@@ -87,10 +106,10 @@ def bench_cached_rerun() -> None:
 
 
 def bench_frame_handoff(rows: int = 1_000_000, columns: int = 10) -> None:
+    import bench_flows
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    import bench_flows
     from slipstream.engine.local import reset_engines
 
     frame = bench_flows.make_frame.function(rows=rows, columns=columns)
@@ -115,9 +134,11 @@ def bench_frame_handoff(rows: int = 1_000_000, columns: int = 10) -> None:
 
     handoff_inprocess = producer_consumer("inprocess")
     handoff_process = producer_consumer("process")
-    print(f"DataFrame hand-off {rows:,} x {columns}: raw parquet write+read {raw_seconds:.3f} s; "
-          f"slipstream in-process {handoff_inprocess:.3f} s ({handoff_inprocess / raw_seconds:.2f}x),"
-          f" isolated {handoff_process:.3f} s ({handoff_process / raw_seconds:.2f}x)")
+    print(
+        f"DataFrame hand-off {rows:,} x {columns}: raw parquet write+read {raw_seconds:.3f} s; "
+        f"slipstream in-process {handoff_inprocess:.3f} s ({handoff_inprocess / raw_seconds:.2f}x),"
+        f" isolated {handoff_process:.3f} s ({handoff_process / raw_seconds:.2f}x)"
+    )
     reset_engines()
 
 

@@ -1,6 +1,6 @@
 """The seed's second example: Dask data preparation feeding a training step.
 
-    slipstream run examples/train_model.py train_model --input-files '["a.csv", "b.csv"]'
+slipstream run examples/train_model.py train_model --input-files '["a.csv", "b.csv"]'
 """
 
 from typing import List  # noqa: UP035 - the seed's own spelling

@@ -1,4 +1,4 @@
-"""`python -m slipstream.execute`: the one entry point every out-of-process attempt runs (DESIGN §4)."""
+"""`python -m slipstream.execute`: the entry point every out-of-process attempt runs."""
 
 from __future__ import annotations
 

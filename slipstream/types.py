@@ -1,4 +1,4 @@
-"""Shared vocabulary (phases, IDs, error kinds); a leaf every layer imports, importing nothing of ours."""
+"""Shared vocabulary (phases, IDs, error kinds): a leaf every layer imports, importing nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ NodeId: TypeAlias = str
 JSON: TypeAlias = Any
 
 
-class ExecutionPhase(str, enum.Enum):
+class ExecutionPhase(enum.StrEnum):
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
@@ -24,7 +24,7 @@ class ExecutionPhase(str, enum.Enum):
         return self in _TERMINAL_EXECUTION
 
 
-class NodePhase(str, enum.Enum):
+class NodePhase(enum.StrEnum):
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
@@ -37,14 +37,14 @@ class NodePhase(str, enum.Enum):
         return self in _TERMINAL_NODE
 
 
-class AttemptPhase(str, enum.Enum):
+class AttemptPhase(enum.StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     ABORTED = "ABORTED"
 
 
-class ErrorKind(str, enum.Enum):
+class ErrorKind(enum.StrEnum):
     USER = "user"
     SYSTEM = "system"
 

@@ -27,25 +27,42 @@ def list_entries(task_name: str | None, as_json: bool) -> None:
     """Cached results, newest first."""
     entries = sorted(make_engine().store.cache_list(task_name), key=lambda e: -e.created_at)
     if as_json:
-        click.echo(json.dumps([
-            {"key": e.key, "task": e.task_name, "version": e.cache_version,
-             "created_at": e.created_at, "expires_at": e.expires_at,
-             "execution": e.execution_id, "node": e.node_id} for e in entries
-        ]))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "key": e.key,
+                        "task": e.task_name,
+                        "version": e.cache_version,
+                        "created_at": e.created_at,
+                        "expires_at": e.expires_at,
+                        "execution": e.execution_id,
+                        "node": e.node_id,
+                    }
+                    for e in entries
+                ]
+            )
+        )
         return
     if not entries:
         click.echo("the cache is empty", err=True)
         return
     click.echo(f"{'KEY':14} {'CREATED':20} {'EXPIRES':20} {'VERSION':18} TASK")
     for e in entries:
-        click.echo(f"{e.key[:12]:14} {when(e.created_at):20} {when(e.expires_at) or 'never':20} "
-                   f"{e.cache_version[:18]:18} {e.task_name}")
+        click.echo(
+            f"{e.key[:12]:14} {when(e.created_at):20} {when(e.expires_at) or 'never':20} "
+            f"{e.cache_version[:18]:18} {e.task_name}"
+        )
 
 
 @cache.command("clear")
 @click.option("--task", "task_name", default=None, help="Only entries of this task.")
-@click.option("--older-than", default=None, metavar="DURATION",
-              help="Only entries created longer ago than this (90s, 15m, 2h, 7d).")
+@click.option(
+    "--older-than",
+    default=None,
+    metavar="DURATION",
+    help="Only entries created longer ago than this (90s, 15m, 2h, 7d).",
+)
 def clear(task_name: str | None, older_than: str | None) -> None:
     """Evict cached results (all, or those matching the filters)."""
     before: float | None = None
@@ -53,8 +70,9 @@ def clear(task_name: str | None, older_than: str | None) -> None:
         try:
             age = parse_text(older_than, dt.timedelta, default_registry())
         except TypeTransformError as exc:
-            raise click.BadParameter(f"{exc} (expected e.g. 90s, 15m, 2h, 7d)",
-                                     param_hint="--older-than") from None
+            raise click.BadParameter(
+                f"{exc} (expected e.g. 90s, 15m, 2h, 7d)", param_hint="--older-than"
+            ) from None
         before = time.time() - age.total_seconds()
     removed = make_engine().store.cache_delete(task_name, before)
     click.echo(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'}")

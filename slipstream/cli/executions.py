@@ -12,9 +12,9 @@ import click
 from slipstream.cli.context import engine as make_engine
 from slipstream.cli.output import EXIT_INTERRUPTED, duration, print_error, report_outcome, when
 from slipstream.cli.progress import Progress
+from slipstream.compiler.values import literal_to_display
 from slipstream.errors import ExecutionError
 from slipstream.ir import ErrorDocument, LiteralMapDocument, WorkflowTemplate, decode
-from slipstream.compiler.values import literal_to_display
 
 
 @click.group("executions")
@@ -35,33 +35,61 @@ def _require(engine: Any, execution_id: str) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_executions(limit: int, phase: str | None, as_json: bool) -> None:
     """The most recent executions."""
-    records = make_engine().store.list_executions(limit=limit, phase=phase.upper() if phase else None)
+    records = make_engine().store.list_executions(
+        limit=limit, phase=phase.upper() if phase else None
+    )
     if as_json:
-        click.echo(json.dumps([
-            {"execution": r.id, "name": r.name, "kind": r.kind, "phase": r.phase,
-             "created_at": r.created_at, "ended_at": r.ended_at} for r in records
-        ]))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "execution": r.id,
+                        "name": r.name,
+                        "kind": r.kind,
+                        "phase": r.phase,
+                        "created_at": r.created_at,
+                        "ended_at": r.ended_at,
+                    }
+                    for r in records
+                ]
+            )
+        )
         return
     if not records:
         click.echo("no executions yet", err=True)
         return
     click.echo(f"{'EXECUTION':16} {'PHASE':10} {'STARTED':20} {'DURATION':>10}  NAME")
     for r in records:
-        click.echo(f"{r.id:16} {r.phase:10} {when(r.created_at):20} "
-                   f"{duration(r.started_at, r.ended_at):>10}  {r.name}")
+        click.echo(
+            f"{r.id:16} {r.phase:10} {when(r.created_at):20} "
+            f"{duration(r.started_at, r.ended_at):>10}  {r.name}"
+        )
 
 
 def _node_document(node: Any, attempts: list[Any]) -> dict[str, Any]:
     return {
-        "node": node.node_id, "parent": node.parent_id, "kind": node.kind, "target": node.target,
-        "phase": node.phase, "cached": node.cached, "attempts": node.attempts,
-        "started_at": node.started_at, "ended_at": node.ended_at, "info": node.info,
+        "node": node.node_id,
+        "parent": node.parent_id,
+        "kind": node.kind,
+        "target": node.target,
+        "phase": node.phase,
+        "cached": node.cached,
+        "attempts": node.attempts,
+        "started_at": node.started_at,
+        "ended_at": node.ended_at,
+        "info": node.info,
         "error": json.loads(node.error) if node.error else None,
         "attempt_history": [
-            {"attempt": a.attempt, "phase": a.phase, "runner": a.runner,
-             "error": json.loads(a.error) if a.error else None, "info": a.info,
-             "handle": a.handle,
-             "started_at": a.started_at, "ended_at": a.ended_at}
+            {
+                "attempt": a.attempt,
+                "phase": a.phase,
+                "runner": a.runner,
+                "error": json.loads(a.error) if a.error else None,
+                "info": a.info,
+                "handle": a.handle,
+                "started_at": a.started_at,
+                "ended_at": a.ended_at,
+            }
             for a in attempts
         ],
     }
@@ -96,9 +124,11 @@ def _info_lines(info: dict[str, Any]) -> list[str]:
     """A node's info for people: one summary line for a map, the case a branch took."""
     lines: list[str] = []
     if "items" in info:
-        lines.append(f"items {info['items']}: {info.get('succeeded', 0)} succeeded "
-                     f"({info.get('cached', 0)} cached), {info.get('failed', 0)} failed, "
-                     f"{info.get('running', 0)} running")
+        lines.append(
+            f"items {info['items']}: {info.get('succeeded', 0)} succeeded "
+            f"({info.get('cached', 0)} cached), {info.get('failed', 0)} failed, "
+            f"{info.get('running', 0)} running"
+        )
         for sample in info.get("errors", []):
             lines.append(f"item {sample['item']}: {sample['type']}: {sample['message']}")
     if isinstance(info.get("dynamic"), dict):
@@ -131,15 +161,27 @@ def show(execution_id: str, as_json: bool) -> None:
                 outputs[name] = literal_to_display(literal, variable.type)
     error = decode(record.error, ErrorDocument) if record.error else None
     if as_json:
-        click.echo(json.dumps({
-            "execution": record.id, "name": record.name, "kind": record.kind,
-            "phase": record.phase, "created_at": record.created_at, "ended_at": record.ended_at,
-            "outputs": outputs, "error": json.loads(record.error) if record.error else None,
-            "nodes": [_node_document(n, attempts.get(n.node_id, [])) for n in nodes],
-        }, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "execution": record.id,
+                    "name": record.name,
+                    "kind": record.kind,
+                    "phase": record.phase,
+                    "created_at": record.created_at,
+                    "ended_at": record.ended_at,
+                    "outputs": outputs,
+                    "error": json.loads(record.error) if record.error else None,
+                    "nodes": [_node_document(n, attempts.get(n.node_id, [])) for n in nodes],
+                },
+                default=str,
+            )
+        )
         return
-    click.echo(f"execution {record.id}  {record.name}  {record.phase}  "
-               f"{duration(record.started_at, record.ended_at)}")
+    click.echo(
+        f"execution {record.id}  {record.name}  {record.phase}  "
+        f"{duration(record.started_at, record.ended_at)}"
+    )
     click.echo(f"started {when(record.created_at)}")
     for node in _tree_order(nodes):
         depth = node.node_id.count("/")
@@ -147,8 +189,10 @@ def show(execution_id: str, as_json: bool) -> None:
         tries = f"  attempts {node.attempts}" if node.attempts > 1 else ""
         kind = f"[{node.kind}]" if node.kind not in ("task", "") else ""
         name = node.node_id.rsplit("/", 1)[-1]
-        click.echo(f"  {'  ' * depth}{name:<{max(28 - 2 * depth, len(name))}} {kind:<10} "
-                   f"{node.phase:<10}{flags} {duration(node.started_at, node.ended_at):>9}{tries}")
+        click.echo(
+            f"  {'  ' * depth}{name:<{max(28 - 2 * depth, len(name))}} {kind:<10} "
+            f"{node.phase:<10}{flags} {duration(node.started_at, node.ended_at):>9}{tries}"
+        )
         dashboard = node.info.get("dashboard")
         if dashboard:
             click.echo(f"  {'  ' * depth}  dask dashboard: {dashboard}")
@@ -216,15 +260,20 @@ def logs(execution_id: str, node: str, attempt: int | None) -> None:
     if not attempts:
         known = sorted({n.node_id for n in engine.store.get_nodes(execution_id)})
         raise click.BadParameter(
-            f"node {node!r} of execution {execution_id} has no attempts; nodes: "
-            f"{', '.join(known)}", param_hint="NODE")
-    chosen = attempts[-1] if attempt is None else next(
-        (a for a in attempts if a.attempt == attempt), None)
+            f"node {node!r} of execution {execution_id} has no attempts; nodes: {', '.join(known)}",
+            param_hint="NODE",
+        )
+    chosen = (
+        attempts[-1]
+        if attempt is None
+        else next((a for a in attempts if a.attempt == attempt), None)
+    )
     if chosen is None:
         raise click.BadParameter(f"node {node!r} has no attempt {attempt}", param_hint="--attempt")
     text = engine.attempt_logs(chosen)
     if text is None:
         raise click.ClickException(
             f"attempt {chosen.attempt} of {node!r} ran {chosen.runner}: it kept no separate log "
-            "(in-process attempts log to the engine's own stderr)")
+            "(in-process attempts log to the engine's own stderr)"
+        )
     click.echo(text, nl=False)

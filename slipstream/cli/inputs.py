@@ -27,9 +27,7 @@ class TypedValue(click.ParamType):
         try:
             return parse_text(value, self.py_type, self.registry)
         except TypeTransformError as exc:
-            self.fail(
-                f"input {self.input_name!r} expects {self.name}: {exc}", param, ctx
-            )
+            self.fail(f"input {self.input_name!r} expects {self.name}: {exc}", param, ctx)
 
 
 def _default_text(value: Any) -> str:
@@ -51,9 +49,16 @@ def input_options(entity: Any) -> list[click.Option]:
         help_text = f"{type_label(py_type)}"
         if not required:
             help_text += f" (default: {_default_text(interface.defaults[name])})"
-        options.append(click.Option(
-            [*flags, name], type=TypedValue(name, py_type, entity.registry), required=required,
-            default=None, help=help_text,
-            metavar=type_label(py_type).upper() if py_type in (int, float, str, bool) else "VALUE",
-        ))
+        options.append(
+            click.Option(
+                [*flags, name],
+                type=TypedValue(name, py_type, entity.registry),
+                required=required,
+                default=None,
+                help=help_text,
+                metavar=type_label(py_type).upper()
+                if py_type in (int, float, str, bool)
+                else "VALUE",
+            )
+        )
     return options

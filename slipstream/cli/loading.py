@@ -1,4 +1,4 @@
-"""Finds the task or workflow a command names: a file or module, then an attribute; used by run and k8s."""
+"""Finds the task or workflow a command names (a file or module, then a name); for run and k8s."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def load_entity(file_or_module: str, name: str) -> Any:
     entity = getattr(module, name, None)
     if entity is None or getattr(entity, "kind", None) not in {"task", "workflow"}:
         found = sorted(
-            attr for attr, value in vars(module).items()
+            attr
+            for attr, value in vars(module).items()
             if getattr(value, "kind", None) in {"task", "workflow"} and not attr.startswith("_")
         )
         raise click.BadParameter(

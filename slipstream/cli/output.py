@@ -44,18 +44,28 @@ def report_outcome(outcome: Any, interface: TypedInterface, as_json: bool, start
     """Print an execution's result; return the process exit code."""
     elapsed = time.monotonic() - started
     phase = outcome.phase
-    outputs = display_outputs(outcome.outputs, interface) if phase == ExecutionPhase.SUCCEEDED else {}
+    outputs = (
+        display_outputs(outcome.outputs, interface) if phase == ExecutionPhase.SUCCEEDED else {}
+    )
     colour = "green" if phase == ExecutionPhase.SUCCEEDED else "red"
-    click.secho(f"execution {outcome.execution_id} {phase.value} in {elapsed:.2f}s", fg=colour,
-                err=True)
+    click.secho(
+        f"execution {outcome.execution_id} {phase.value} in {elapsed:.2f}s", fg=colour, err=True
+    )
     if outcome.error is not None:
         print_error(outcome.error, outcome.failed_node)
     if as_json:
-        document: dict[str, Any] = {"execution": outcome.execution_id, "phase": phase.value,
-                                    "outputs": outputs}
+        document: dict[str, Any] = {
+            "execution": outcome.execution_id,
+            "phase": phase.value,
+            "outputs": outputs,
+        }
         if outcome.error is not None:
-            document["error"] = {"kind": outcome.error.kind, "type": outcome.error.type,
-                                 "message": outcome.error.message, "node": outcome.failed_node}
+            document["error"] = {
+                "kind": outcome.error.kind,
+                "type": outcome.error.type,
+                "message": outcome.error.message,
+                "node": outcome.failed_node,
+            }
         click.echo(json.dumps(document, default=str))
     elif outputs:
         if list(outputs) == ["o0"]:

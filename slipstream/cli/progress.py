@@ -13,8 +13,14 @@ import click
 from slipstream.engine.observer import Observer
 
 MAX_ROWS = 20
-_COLOURS = {"QUEUED": "dim", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red",
-            "SKIPPED": "yellow", "ABORTED": "magenta"}
+_COLOURS = {
+    "QUEUED": "dim",
+    "RUNNING": "cyan",
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "SKIPPED": "yellow",
+    "ABORTED": "magenta",
+}
 
 
 class _Row:
@@ -56,8 +62,13 @@ class Progress(Observer):
             from rich.console import Console
             from rich.live import Live
 
-            self._display = Live(self._render(), console=Console(stderr=True),
-                                 refresh_per_second=4, transient=False, get_renderable=self._render)
+            self._display = Live(
+                self._render(),
+                console=Console(stderr=True),
+                refresh_per_second=4,
+                transient=False,
+                get_renderable=self._render,
+            )
             self._display.start()
         else:
             click.echo(f"execution {self.execution_id} ({run.record.name}) started", err=True)
@@ -81,16 +92,20 @@ class Progress(Observer):
             extra = " (cache hit)" if row.cached else ""
             if row.phase == "RUNNING" and row.attempts:
                 extra = f" (attempt {row.attempts})"
-            click.echo(f"[{time.monotonic() - self.started:7.2f}s] {row.node}: {row.phase}{extra}",
-                       err=True)
+            click.echo(
+                f"[{time.monotonic() - self.started:7.2f}s] {row.node}: {row.phase}{extra}",
+                err=True,
+            )
 
     def node_info(self, run: Any, state: Any, info: dict[str, Any]) -> None:
         dashboard = info.get("dashboard", "")
         with self._lock:
             self._row(state.id, state).dashboard = dashboard
         if dashboard and not self.live:
-            click.echo(f"[{time.monotonic() - self.started:7.2f}s] {state.id}: Dask dashboard "
-                       f"{dashboard}", err=True)
+            click.echo(
+                f"[{time.monotonic() - self.started:7.2f}s] {state.id}: Dask dashboard {dashboard}",
+                err=True,
+            )
 
     def execution_changed(self, run: Any) -> None:
         self.stop()
@@ -109,15 +124,23 @@ class Progress(Observer):
         counts = Counter(row.phase for row in rows)
         elapsed = time.monotonic() - self.started
         title = f"execution {self.execution_id}  {elapsed:.1f}s  " + "  ".join(
-            f"{phase.lower()} {count}" for phase, count in sorted(counts.items()))
+            f"{phase.lower()} {count}" for phase, count in sorted(counts.items())
+        )
         table = Table(title=title, title_justify="left", expand=False)
         for column in ("node", "phase", "attempts", "elapsed", "dashboard"):
             table.add_column(column)
-        shown = [r for r in rows if r.phase == "RUNNING"] + [r for r in rows if r.phase != "RUNNING"]
+        shown = [r for r in rows if r.phase == "RUNNING"] + [
+            r for r in rows if r.phase != "RUNNING"
+        ]
         for row in shown[:MAX_ROWS]:
             phase = row.phase + (" (cached)" if row.cached else "")
-            table.add_row(row.node, f"[{_COLOURS.get(row.phase, '')}]{phase}",
-                          str(row.attempts or ""), row.elapsed(now_wall), row.dashboard)
+            table.add_row(
+                row.node,
+                f"[{_COLOURS.get(row.phase, '')}]{phase}",
+                str(row.attempts or ""),
+                row.elapsed(now_wall),
+                row.dashboard,
+            )
         if len(shown) > MAX_ROWS:
             table.add_row(f"... {len(shown) - MAX_ROWS} more", "", "", "", "")
         return table

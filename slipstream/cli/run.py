@@ -1,4 +1,4 @@
-"""`slipstream run FILE_OR_MODULE ENTITY --input value`: runs a task or workflow with live progress."""
+"""`slipstream run FILE_OR_MODULE ENTITY --input value`: runs an entity with live progress."""
 
 from __future__ import annotations
 
@@ -25,17 +25,28 @@ def run_entity_command(entity: Any, info_name: str) -> click.Command:
     """A click command whose options are the entity's inputs, plus how to run it."""
     params: list[click.Parameter] = [
         *input_options(entity),
-        click.Option(["--json", "as_json"], is_flag=True,
-                     help="Print one JSON object {execution, phase, outputs} on the last line."),
-        click.Option(["--isolate"], is_flag=True,
-                     help="Run every attempt in its own process (the local-process runner)."),
-        click.Option(["--backend"], type=click.Choice(RUNNERS), default=None,
-                     help="Where attempts run (default: the runner setting, inprocess)."),
+        click.Option(
+            ["--json", "as_json"],
+            is_flag=True,
+            help="Print one JSON object {execution, phase, outputs} on the last line.",
+        ),
+        click.Option(
+            ["--isolate"],
+            is_flag=True,
+            help="Run every attempt in its own process (the local-process runner).",
+        ),
+        click.Option(
+            ["--backend"],
+            type=click.Choice(RUNNERS),
+            default=None,
+            help="Where attempts run (default: the runner setting, inprocess).",
+        ),
     ]
     kind = "task" if entity.kind == "task" else "workflow"
     doc = (entity.function.__doc__ or "").strip().splitlines()
     return click.Command(
-        info_name, params=params,
+        info_name,
+        params=params,
         callback=lambda **options: _execute(entity, options),
         help=f"Run the {kind} {entity.name}." + (f"\n\n{doc[0]}" if doc else ""),
         context_settings={"help_option_names": ["-h", "--help"]},
@@ -60,12 +71,18 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
     engine.observer = progress
     started = time.monotonic()
     try:
-        outcome = engine.execute(entity.template, inputs, input_values=kwargs,
-                                 source_root=entity.source_root, entities=entities)
+        outcome = engine.execute(
+            entity.template,
+            inputs,
+            input_values=kwargs,
+            source_root=entity.source_root,
+            entities=entities,
+        )
     except KeyboardInterrupt:
         progress.stop()
-        click.secho("interrupted: the execution was aborted and its attempts stopped",
-                    fg="red", err=True)
+        click.secho(
+            "interrupted: the execution was aborted and its attempts stopped", fg="red", err=True
+        )
         sys.exit(EXIT_INTERRUPTED)
     finally:
         progress.stop()
@@ -76,8 +93,11 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
 
 @click.command(
     "run",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                      "help_option_names": []},
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    },
 )
 @click.argument("file_or_module", required=False)
 @click.argument("entity", required=False)

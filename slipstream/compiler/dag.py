@@ -1,9 +1,8 @@
-"""Workflow DAG checks (references, inputs, types, cycles) and ordering; used by the SDK and engine."""
+"""Workflow DAG checks (references, inputs, types, cycles) and ordering; for the SDK and engine."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from slipstream.compiler.compat import is_assignable
 from slipstream.errors import CompileError
@@ -85,12 +84,16 @@ def check_workflow(template: WorkflowTemplate) -> None:
             if binding is None:
                 if not variable.has_default:
                     raise CompileError(
-                        f"{where} is missing its required input {variable.name!r} "
-                        f"({variable.type})"
+                        f"{where} is missing its required input {variable.name!r} ({variable.type})"
                     )
                 continue
             _check_binding(
-                template, nodes, interfaces, binding, variable.type, f"{where} input {variable.name!r}"
+                template,
+                nodes,
+                interfaces,
+                binding,
+                variable.type,
+                f"{where} input {variable.name!r}",
             )
         for upstream in node.upstream:
             if upstream not in nodes:
@@ -100,7 +103,11 @@ def check_workflow(template: WorkflowTemplate) -> None:
         if name not in outputs:
             raise CompileError(f"workflow {template.name!r} binds undeclared output {name!r}")
         _check_binding(
-            template, nodes, interfaces, binding, outputs[name].type,
+            template,
+            nodes,
+            interfaces,
+            binding,
+            outputs[name].type,
             f"workflow {template.name!r}: output {name!r}",
         )
     for name in outputs:
@@ -128,7 +135,9 @@ def _check_binding(
     if binding.kind in ("list", "dict"):
         if expected.kind != binding.kind or expected.item is None:
             raise CompileError(f"{where} expects {expected} but gets a {binding.kind} of bindings")
-        children = binding.items if binding.kind == "list" else tuple((binding.entries or {}).values())
+        children = (
+            binding.items if binding.kind == "list" else tuple((binding.entries or {}).values())
+        )
         for i, child in enumerate(children):
             _check_binding(template, nodes, interfaces, child, expected.item, f"{where}[{i}]")
 
@@ -180,7 +189,7 @@ def topological_order(template: WorkflowTemplate) -> list[str]:
                     continue
                 if state.get(child) == 1:
                     cycle = [name for name, _ in stack]
-                    cycle = cycle[cycle.index(child):] + [child]
+                    cycle = [*cycle[cycle.index(child) :], child]
                     raise CompileError(
                         f"workflow {template.name!r} has a cycle: {' -> '.join(reversed(cycle))}"
                     )
@@ -194,5 +203,3 @@ def topological_order(template: WorkflowTemplate) -> list[str]:
                 order.append(current)
                 stack.pop()
     return order
-
-

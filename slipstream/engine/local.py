@@ -1,4 +1,4 @@
-"""Runs a task or workflow called as a plain function: the SDK's local-call hook, installed by the facade."""
+"""Runs a task or workflow called as a plain function: the SDK's local-call hook."""
 
 from __future__ import annotations
 
@@ -24,8 +24,11 @@ def engine_for(settings: Settings) -> Engine:
     with _lock:
         engine = _engines.get(repr(settings))
         if engine is None:
-            engine = Engine(settings, MetadataStore(settings.resolved_database_url),
-                            BlobStore(settings.resolved_blob_url))
+            engine = Engine(
+                settings,
+                MetadataStore(settings.resolved_database_url),
+                BlobStore(settings.resolved_blob_url),
+            )
             _engines[repr(settings)] = engine
         return engine
 
@@ -70,8 +73,13 @@ def run_entity(entity: Any, kwargs: dict[str, Any]) -> Any:
     inputs = encode_inputs(entity, kwargs, ctx)
     entities = dict(getattr(entity, "entities", {}))
     entities[entity.name] = entity
-    outcome = engine.execute(entity.template, inputs, input_values=dict(kwargs),
-                             source_root=entity.source_root, entities=entities)
+    outcome = engine.execute(
+        entity.template,
+        inputs,
+        input_values=dict(kwargs),
+        source_root=entity.source_root,
+        entities=entities,
+    )
     if outcome.phase != ExecutionPhase.SUCCEEDED:
         raise outcome_exception(outcome)
     values = outcome.output_values

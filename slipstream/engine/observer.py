@@ -1,4 +1,4 @@
-"""What the engine tells a watcher (the CLI's live progress) as an execution moves; no-op by default."""
+"""What the engine tells a watcher (the CLI's live progress) as an execution moves."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retry decisions and backoff: which budget a failure spends and how long to wait; used by the run loop."""
+"""Retry decisions and backoff: which budget a failure spends and how long to wait."""
 
 from __future__ import annotations
 

@@ -78,9 +78,7 @@ def list_item(literal: Literal, index: int) -> Literal:
     return Literal(value=literal.value[index])
 
 
-def resolve(
-    binding: Binding, scope: Scope, states: dict[str, NodeState]
-) -> tuple[Literal, Any]:
+def resolve(binding: Binding, scope: Scope, states: dict[str, NodeState]) -> tuple[Literal, Any]:
     """The literal a binding delivers, and its Python value when one is at hand (else MISSING)."""
     if binding.kind == "literal":
         assert binding.literal is not None
@@ -96,9 +94,7 @@ def resolve(
     if binding.kind == "promise":
         upstream = states[scope.full_id(binding.node)]
         if upstream.outputs is None or binding.name not in upstream.outputs:
-            raise ExecutionError(
-                f"node {upstream.id!r} produced no output {binding.name!r}"
-            )
+            raise ExecutionError(f"node {upstream.id!r} produced no output {binding.name!r}")
         literal = upstream.outputs[binding.name]
         value = (upstream.output_values or {}).get(binding.name, MISSING)
         if binding.index >= 0:
@@ -108,17 +104,17 @@ def resolve(
         return literal, value
     if binding.kind == "list":
         parts = [resolve(item, scope, states) for item in binding.items]
-        values = [value for _, value in parts]
+        items = [value for _, value in parts]
         return combine([lit for lit, _ in parts], "list"), (
-            MISSING if any(v is MISSING for v in values) else values
+            MISSING if any(v is MISSING for v in items) else items
         )
     if binding.kind == "dict":
         entries = binding.entries or {}
         keys = list(entries)
         parts = [resolve(entries[k], scope, states) for k in keys]
-        values = {k: v for k, (_, v) in zip(keys, parts, strict=True)}
+        entry_values = {k: v for k, (_, v) in zip(keys, parts, strict=True)}
         return combine([lit for lit, _ in parts], "dict", keys), (
-            MISSING if any(v is MISSING for v in values.values()) else values
+            MISSING if any(v is MISSING for v in entry_values.values()) else entry_values
         )
     raise ExecutionError(f"unknown binding kind {binding.kind!r}")
 

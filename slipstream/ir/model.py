@@ -1,4 +1,4 @@
-"""The frozen data model of tasks, workflows, types and values; built by the compiler and SDK, read by all."""
+"""The frozen data model of tasks, workflows, types and values; built by SDK and compiler."""
 
 from __future__ import annotations
 
@@ -96,9 +96,7 @@ class CacheSpec(msgspec.Struct, frozen=True, omit_defaults=True):
     serialize: bool = False
 
 
-class TaskTemplate(
-    msgspec.Struct, frozen=True, kw_only=True, rename={"api_version": "apiVersion"}
-):
+class TaskTemplate(msgspec.Struct, frozen=True, kw_only=True, rename={"api_version": "apiVersion"}):
     """Everything needed to run one task, anywhere."""
 
     api_version: str = API_VERSION

@@ -1,4 +1,4 @@
-"""Runs one attempt's user function: load it, decode inputs, call it in its plugin context, encode outputs."""
+"""Runs one attempt's user function: load, decode inputs, call in its plugin context, encode."""
 
 from __future__ import annotations
 

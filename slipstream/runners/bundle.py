@@ -1,4 +1,4 @@
-"""Code bundles: the user's source tree as a content-addressed tar.gz; made by remote runners, unpacked by execute."""
+"""Code bundles: the source tree as a content-addressed tar.gz; for remote runners and execute."""
 
 from __future__ import annotations
 
@@ -12,8 +12,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-_SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache",
-              "node_modules", ".slipstream", ".tox", "build", "dist"}
+_SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "node_modules",
+    ".slipstream",
+    ".tox",
+    "build",
+    "dist",
+}
 _SUFFIXES = {".py", ".pyi", ".json", ".yaml", ".yml", ".toml", ".txt", ".csv", ".sql", ".cfg"}
 MAX_BUNDLE_BYTES = 64 << 20
 
@@ -59,8 +71,11 @@ def upload_bundle(blobs: Any, root: str | Path) -> str:
 def unpack_bundle(blobs: Any, uri: str, cache_dir: str | None = None) -> str:
     """Unpack a bundle once per machine (keyed by its URI's hash); return the folder."""
     name = uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".tar.gz")
-    base = Path(cache_dir or os.environ.get("SLIPSTREAM_BUNDLE_CACHE") or
-                Path(tempfile.gettempdir()) / "slipstream-bundles")
+    base = Path(
+        cache_dir
+        or os.environ.get("SLIPSTREAM_BUNDLE_CACHE")
+        or Path(tempfile.gettempdir()) / "slipstream-bundles"
+    )
     target = base / name
     if target.is_dir():
         return str(target)

@@ -21,9 +21,9 @@ from slipstream.runners.attempt import (
     load_task,
     log_dir_for,
 )
+from slipstream.runners.bundle import unpack_bundle
 from slipstream.sdk.dynamic import DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext
-from slipstream.runners.bundle import unpack_bundle
 from slipstream.storage.blobs import BlobStore
 from slipstream.types import ErrorKind
 
@@ -95,15 +95,18 @@ def run_attempt_command(argv: list[str]) -> int:
             blobs.write_document(f"{prefix}/{DYNAMIC_DOCUMENT}", outputs.template)
             return EXIT_OK
         literals = encode_values(
-            f"task {task.template.name!r}: output", task.interface.outputs, outputs,
-            task.registry, ctx,
+            f"task {task.template.name!r}: output",
+            task.interface.outputs,
+            outputs,
+            task.registry,
+            ctx,
         )
         blobs.write_document(f"{prefix}/outputs.json", LiteralMapDocument(literals=literals))
         return EXIT_OK
     except AttemptTerminated as exc:
         fail(exc, ErrorKind.SYSTEM)
         return EXIT_TERMINATED
-    except BaseException as exc:  # noqa: BLE001 - everything the user's code raises is reported
+    except BaseException as exc:
         fail(exc, ErrorKind.USER)
         return EXIT_TASK_FAILED
 

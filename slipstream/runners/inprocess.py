@@ -19,16 +19,24 @@ TaskResolver = Callable[[TaskTemplate, str], Any]
 
 
 class InProcessRunner(Runner):
-    """Fast, shares memory with the engine; cannot stop a running attempt (timeouts go elsewhere)."""
+    """Fast and shares memory with the engine; cannot stop an attempt (timeouts run elsewhere)."""
 
     name = "inprocess"
 
-    def __init__(self, blobs: Any, resolve: TaskResolver, *, max_workers: int = 32,
-                 offload_threshold: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        blobs: Any,
+        resolve: TaskResolver,
+        *,
+        max_workers: int = 32,
+        offload_threshold: int = 1 << 20,
+    ) -> None:
         self.blobs = blobs
         self.resolve = resolve
         self.offload_threshold = offload_threshold
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="slipstream-task")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="slipstream-task"
+        )
         self._cancelled: set[tuple[str, str, int]] = set()
         self._lock = threading.Lock()
 
@@ -64,11 +72,15 @@ class InProcessRunner(Runner):
             report = (lambda info: events.attempt_info(spec, info)) if events else None
             outputs = call_task(task, values, attempt, report=report, transform=ctx)
             if isinstance(outputs, DynamicWorkflow):
-                return AttemptResult(AttemptPhase.SUCCEEDED, workflow=outputs.template,
-                                     entities=outputs.entities)
+                return AttemptResult(
+                    AttemptPhase.SUCCEEDED, workflow=outputs.template, entities=outputs.entities
+                )
             literals = encode_values(
-                f"task {spec.task.name!r}: output", task.interface.outputs, outputs,
-                task.registry, ctx,
+                f"task {spec.task.name!r}: output",
+                task.interface.outputs,
+                outputs,
+                task.registry,
+                ctx,
             )
         except Exception as exc:
             return AttemptResult(AttemptPhase.FAILED, error=error_document(exc), exception=exc)
@@ -78,7 +90,7 @@ class InProcessRunner(Runner):
         key = handle.ref.get("key")
         if key:
             with self._lock:
-                self._cancelled.add(tuple(key))  # type: ignore[arg-type]
+                self._cancelled.add((str(key[0]), str(key[1]), int(key[2])))
 
     def adopt(self, handle: AttemptHandle, spec: AttemptSpec, events: RunnerEvents) -> bool:
         return False  # its thread died with the engine that ran it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -124,10 +125,8 @@ def _signal_group(pid: int, signum: int) -> None:
     try:
         os.killpg(pid, signum)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 class ProcessRunner(Runner):
@@ -274,10 +273,12 @@ class ProcessRunner(Runner):
         pid = int(handle.ref.get("pid", 0))
         prefix = str(handle.ref.get("prefix") or spec.output_prefix)
         alive = pid > 0 and _pid_alive(pid) and _start_time(pid) == handle.ref.get("start")
-        if not alive:
-            if not any(self.blobs.exists(f"{prefix}/{name}")
-                       for name in ("outputs.json", "dynamic.json", "error.json")):
-                return False
+        left_a_result = any(
+            self.blobs.exists(f"{prefix}/{name}")
+            for name in ("outputs.json", "dynamic.json", "error.json")
+        )
+        if not alive and not left_a_result:
+            return False
 
         def wait() -> None:
             while alive and _pid_alive(pid):

@@ -1,10 +1,11 @@
-"""A warm interpreter that forks one fresh process per attempt; `python -m slipstream.execute --zygote`.
+"""A warm interpreter that forks one fresh process per attempt (`slipstream.execute --zygote`).
 
 Started and driven by the process runner. Requests and replies are JSON lines on stdin/stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -45,11 +46,9 @@ def _child(request: dict[str, Any]) -> None:
         from slipstream.runners.entrypoint import run_attempt_command
 
         code = run_attempt_command(request["argv"])
-    except BaseException as exc:  # noqa: BLE001 - the child must always exit, never return
-        try:
-            print(f"slipstream: attempt process failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        except Exception:
-            pass
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            print(f"slipstream: attempt failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
         try:
             sys.stdout.flush()

@@ -1,4 +1,4 @@
-"""The hook through which a plain call of a task or workflow runs locally; installed by the facade."""
+"""The hook through which a plain call of a task or workflow runs locally; set by the facade."""
 
 from __future__ import annotations
 

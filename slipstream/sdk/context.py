@@ -1,4 +1,4 @@
-"""current_context(): what a running task knows about its attempt; set by the code that runs attempts."""
+"""current_context(): what a running task knows about its attempt; set by the attempt runner."""
 
 from __future__ import annotations
 

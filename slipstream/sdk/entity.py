@@ -1,4 +1,4 @@
-"""Where a user function lives: its import reference, source root and source hash; used by task/workflow."""
+"""Where a user function lives: import reference, source root, source hash; for task/workflow."""
 
 from __future__ import annotations
 
@@ -25,10 +25,7 @@ def source_root(module_name: str, source_file: str) -> str:
     if not source_file:
         return ""
     path = Path(source_file)
-    if path.name == "__init__.py":
-        path = path.parent
-    else:
-        path = path.with_suffix("")
+    path = path.parent if path.name == "__init__.py" else path.with_suffix("")
     for _ in module_name.split("."):
         path = path.parent
     return str(path)

@@ -1,4 +1,4 @@
-"""Typed interfaces of user functions: Python signature -> inputs/outputs with IR types; used by task/workflow."""
+"""Typed interfaces of user functions: signature to inputs/outputs with IR types."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The plugin interface and registry: a task_config's type selects a plugin; used by SDK, runners, engine."""
+"""The plugin interface and registry: a task_config's type selects a plugin."""
 
 from __future__ import annotations
 

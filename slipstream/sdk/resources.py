@@ -1,4 +1,4 @@
-"""Resources and Kubernetes quantities, validated when a task is defined; used by task() and plugins."""
+"""Resources and Kubernetes quantities, validated when a task is defined."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from decimal import Decimal, InvalidOperation
 from slipstream.errors import DefinitionError
 from slipstream.ir import ResourceSpec
 
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_QUANTITY = re.compile(
+    r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
+)
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
     "n": Decimal("1e-9"),

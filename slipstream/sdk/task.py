@@ -139,9 +139,7 @@ def _environment(environment: Any, where: str) -> dict[str, str]:
     if not isinstance(environment, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in environment.items()
     ):
-        raise DefinitionError(
-            f"{where}: environment={environment!r} must be a dict of str to str"
-        )
+        raise DefinitionError(f"{where}: environment={environment!r} must be a dict of str to str")
     return dict(environment)
 
 
@@ -153,8 +151,7 @@ def _cache_spec(
     if cache is False or cache is None:
         if cache_version:
             raise DefinitionError(
-                f"{where}: cache_version={cache_version!r} is set but cache is off; "
-                "pass cache=True"
+                f"{where}: cache_version={cache_version!r} is set but cache is off; pass cache=True"
             )
         return None
     if cache is True:

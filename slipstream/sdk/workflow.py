@@ -89,8 +89,7 @@ def _bind_outputs(
     if not declared:
         if result is not None and not _is_void(result):
             raise DefinitionError(
-                f"workflow {name!r} returns a value but declares no output; "
-                "add a return type hint"
+                f"workflow {name!r} returns a value but declares no output; add a return type hint"
             )
         return {}
     if interface.output_tuple is not None:

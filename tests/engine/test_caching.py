@@ -137,8 +137,14 @@ def test_cache_is_shared_between_processes(home: Path, tmp_path: Path) -> None:
     )
     env_path = str(Path(flows_engine.__file__).parent)
     for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             cwd=env_path, check=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=env_path,
+            check=True,
+            timeout=120,
+        )
         assert out.stdout.strip() == "42"
     assert counter.read_text() == "x"
     [entry] = _store().cache_list()
@@ -146,8 +152,9 @@ def test_cache_is_shared_between_processes(home: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("runner", ["inprocess", "process"])
-def test_cache_hit_on_either_runner(home: Path, tmp_path: Path, runner: str,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_hit_on_either_runner(
+    home: Path, tmp_path: Path, runner: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLIPSTREAM_RUNNER", runner)
     counter = tmp_path / "calls"
     assert flows_engine.slow_cached(counter=str(counter), value=1) == 2

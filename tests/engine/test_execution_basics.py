@@ -94,8 +94,9 @@ def test_non_recoverable_error_spends_no_retry(home: Path) -> None:
     assert _store().get_nodes(record.id)[0].attempts == 1
 
 
-def test_killed_process_is_retried_from_the_system_budget(home: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killed_process_is_retried_from_the_system_budget(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLIPSTREAM_RUNNER", "process")
     counter = tmp_path / "calls"
     assert flows_engine.dies_once(counter=str(counter)) == "survived"
@@ -106,8 +107,9 @@ def test_killed_process_is_retried_from_the_system_budget(home: Path, tmp_path: 
     assert first.error is not None and "SIGKILL" in first.error
 
 
-def test_system_budget_runs_out(home: Path, tmp_path: Path,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_system_budget_runs_out(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLIPSTREAM_RUNNER", "process")
     monkeypatch.setenv("SLIPSTREAM_SYSTEM_RETRIES", "0")
     with pytest.raises(Exception, match="SIGKILL"):

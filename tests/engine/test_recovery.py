@@ -17,17 +17,36 @@ FLOWS = str(Path(flows_engine.__file__))
 
 
 def _slipstream(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run([sys.executable, "-m", "slipstream", *args], capture_output=True,
-                          text=True, timeout=120, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "slipstream", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 def _start_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     paths = {name: str(tmp_path / name) for name in ("first", "second", "flag")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "slipstream", "run", FLOWS, "crash_and_resume",
-         "--first-counter", paths["first"], "--second-counter", paths["second"],
-         "--flag", paths["flag"], *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "slipstream",
+            "run",
+            FLOWS,
+            "crash_and_resume",
+            "--first-counter",
+            paths["first"],
+            "--second-counter",
+            paths["second"],
+            "--flag",
+            paths["flag"],
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     return process, paths
 
@@ -60,8 +79,11 @@ def test_sigkilled_engine_resumes_without_rerunning_succeeded_nodes(
     resumed = _slipstream("executions", "resume", execution["execution"], "--json")
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout.strip().splitlines()[-1])
-    assert result == {"execution": execution["execution"], "phase": "SUCCEEDED",
-                      "outputs": {"o0": "released"}}
+    assert result == {
+        "execution": execution["execution"],
+        "phase": "SUCCEEDED",
+        "outputs": {"o0": "released"},
+    }
     assert Path(paths["first"]).read_text() == "x"  # the succeeded node did not run again
     shown = json.loads(_slipstream("executions", "show", execution["execution"], "--json").stdout)
     phases = {n["node"]: n["phase"] for n in shown["nodes"]}
@@ -118,10 +140,24 @@ def test_two_runs_at_once_on_one_sqlite_home_both_finish(home: Path, tmp_path: P
     flag.write_text("go")
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "slipstream", "run", FLOWS, "crash_and_resume",
-             "--first-counter", str(tmp_path / f"a{i}"), "--second-counter",
-             str(tmp_path / f"b{i}"), "--flag", str(flag), "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "slipstream",
+                "run",
+                FLOWS,
+                "crash_and_resume",
+                "--first-counter",
+                str(tmp_path / f"a{i}"),
+                "--second-counter",
+                str(tmp_path / f"b{i}"),
+                "--flag",
+                str(flag),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(2)
     ]

@@ -36,13 +36,27 @@ def _prepare(blobs: BlobStore, inputs: dict, types: dict) -> tuple[str, str]:  #
     return f"{prefix}/inputs.json", prefix
 
 
-def _execute(blobs: BlobStore, task: str, inputs_uri: str, prefix: str, *extra: str,
-             root: str = ROOT) -> subprocess.Popen[str]:
+def _execute(
+    blobs: BlobStore, task: str, inputs_uri: str, prefix: str, *extra: str, root: str = ROOT
+) -> subprocess.Popen[str]:
     env = {**os.environ, "SLIPSTREAM_BLOB_URL": blobs.root, "SLIPSTREAM_SOURCE_ROOT": root}
     return subprocess.Popen(
-        [sys.executable, "-m", "slipstream.execute", "--task", task, "--inputs", inputs_uri,
-         "--output-prefix", prefix, *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "slipstream.execute",
+            "--task",
+            task,
+            "--inputs",
+            inputs_uri,
+            "--output-prefix",
+            prefix,
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -89,8 +103,9 @@ def test_user_exception_writes_error_json_and_exits_one(
 
 def test_killed_attempt_leaves_no_error_json(blobs: BlobStore, tmp_path: Path) -> None:
     started = tmp_path / "started"
-    inputs, prefix = _prepare(blobs, {"seconds": 60.0, "started": str(started)},
-                              {"seconds": float, "started": str})
+    inputs, prefix = _prepare(
+        blobs, {"seconds": 60.0, "started": str(started)}, {"seconds": float, "started": str}
+    )
     process = _execute(blobs, "flows_runners:sleeps", inputs, prefix)
     _wait_for(started)
     process.send_signal(signal.SIGKILL)
@@ -101,8 +116,9 @@ def test_killed_attempt_leaves_no_error_json(blobs: BlobStore, tmp_path: Path) -
 
 def test_terminated_attempt_reports_a_system_error(blobs: BlobStore, tmp_path: Path) -> None:
     started = tmp_path / "started"
-    inputs, prefix = _prepare(blobs, {"seconds": 60.0, "started": str(started)},
-                              {"seconds": float, "started": str})
+    inputs, prefix = _prepare(
+        blobs, {"seconds": 60.0, "started": str(started)}, {"seconds": float, "started": str}
+    )
     process = _execute(blobs, "flows_runners:sleeps", inputs, prefix)
     _wait_for(started)
     process.send_signal(signal.SIGTERM)
@@ -115,20 +131,23 @@ def test_code_travels_in_a_bundle(blobs: BlobStore, tmp_path: Path) -> None:
     source = tmp_path / "src"
     (source / "shipped").mkdir(parents=True)
     (source / "shipped" / "__init__.py").write_text("")
-    (source / "shipped" / "flow.py").write_text(textwrap.dedent("""
+    (source / "shipped" / "flow.py").write_text(
+        textwrap.dedent("""
         from slipstream import task
 
         @task
         def greet(name: str) -> str:
             return f"hello {name}"
-    """))
+    """)
+    )
     assert bundle_bytes(source) == bundle_bytes(source)  # deterministic: same tree, same bytes
     bundle = upload_bundle(blobs, source)
     assert "/bundles/" in bundle and bundle.endswith(".tar.gz")
     inputs, prefix = _prepare(blobs, {"name": "bundle"}, {"name": str})
     env_root = str(tmp_path / "elsewhere")
-    process = _execute(blobs, "shipped.flow:greet", inputs, prefix, "--bundle", bundle,
-                       root=env_root)
+    process = _execute(
+        blobs, "shipped.flow:greet", inputs, prefix, "--bundle", bundle, root=env_root
+    )
     assert process.wait(60) == 0, process.stderr.read() if process.stderr else ""
     outputs = blobs.read_document(f"{prefix}/outputs.json", LiteralMapDocument)
     assert outputs.literals["o0"].value == "hello bundle"
