@@ -140,8 +140,11 @@ class MapRun:
                 launches.append(spec)
         if self.reserved and now - self.last_renew >= RENEW_SECONDS:
             self._renew_reservations(now)
+        # Every pump asks again for the wake-ups it still needs (retries, timeouts, leases).
         if self.retry_at:
             self._wake(self.retry_at[0][0])
+        if self.task.timeout_seconds is not None and self.running:
+            self._wake(min(item.deadline or float("inf") for item in self.running.values()))
         if self.reserved:
             self._wake(now + RENEW_SECONDS)
         if any(self.running[_index(spec)].runner.name != "inprocess" for spec in launches):
@@ -156,6 +159,8 @@ class MapRun:
             return
         if now - self.last_save >= SAVE_EVERY_SECONDS:
             self._save(now)
+        elif self.items.unsaved:
+            self._wake(self.last_save + SAVE_EVERY_SECONDS)  # saved even if nothing else happens
         self._summarize(now)
 
     def _next(self) -> int | None:
@@ -239,6 +244,8 @@ class MapRun:
 
     def _wake(self, when: float) -> None:
         """Have the engine call pump() again at `when` (retries, timeouts, leases)."""
+        if when == float("inf"):
+            return
         if when < self.wake_at or self.wake_at <= time.monotonic():
             self.wake_at = when
             heapq.heappush(self.run.delayed, (when, self.state.id))
