@@ -85,7 +85,7 @@ def test_with_min_success_ratio_failed_items_are_none(home: Path) -> None:
 
 
 def test_a_map_fails_when_the_ratio_cannot_be_reached(home: Path) -> None:
-    with pytest.raises(ValueError, match="odd item [135]"):
+    with pytest.raises(ValueError, match=r"odd item [135]"):
         map_task(picky, min_success_ratio=0.8)(x=[0, 1, 2, 3, 5])
     record = _last_execution()
     [node] = _store().get_nodes(record.id)
