@@ -16,14 +16,20 @@ from distributed.utils import NoOpAwaitable
 from slipstream.dask.plan import ClusterPlan, GroupPlan
 
 HOST = "127.0.0.1"
-# Ctrl-C reaches every process of the terminal's process group. Workers leave it to the task
-# process, which closes the cluster in order (a worker dying on its own prints a traceback and
-# loses its logs). Preload text runs in the worker process's main thread as it starts.
-IGNORE_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+# Ctrl-C and a runner's SIGTERM reach every process of the attempt's process group. Workers
+# leave them to the attempt process, which closes the cluster in order (a worker dying on its
+# own prints a traceback and loses its logs). A worker still follows its parent if that dies
+# (distributed watches the parent) and the Nanny's own escalation is SIGKILL. Preload text
+# runs in the worker process's main thread as it starts.
+IGNORE_STOP_SIGNALS = (
+    "import signal\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+)
 
 
 def _worker_spec(group: GroupPlan, silence_logs: int) -> dict[str, Any]:
-    preload = [*dask.config.get("distributed.worker.preload", []), IGNORE_SIGINT]
+    preload = [*dask.config.get("distributed.worker.preload", []), IGNORE_STOP_SIGNALS]
     return {
         "cls": Nanny,
         "options": {

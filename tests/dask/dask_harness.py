@@ -2,14 +2,21 @@
 
 Usage: python harness.py CONFIG_JSON LOG_DIR MODE
 MODE "workers": print what plain Client() sees, then leave. MODE "wait": print the worker PIDs,
-then sleep inside the cluster until a signal arrives.
+then sleep inside the cluster until a signal arrives; SIGTERM becomes an exception (exit 143)
+the way slipstream.execute turns it into one.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
+from typing import Any
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(143)
 
 
 def main() -> None:
@@ -21,6 +28,7 @@ def main() -> None:
     from slipstream.sdk.plugins import AttemptContext
 
     config, log_dir, mode = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+    signal.signal(signal.SIGTERM, _terminated)
     template = TaskTemplate(
         name="harness",
         function="harness:main",

@@ -108,6 +108,21 @@ def test_ctrl_c_closes_the_cluster_and_every_worker_process(
     assert "Receive client connection" in (tmp_path / SCHEDULER_LOG).read_text()
 
 
+def test_a_runner_stopping_the_process_group_gets_an_orderly_teardown(
+    tmp_path: Path, repo_env: dict[str, str]
+) -> None:
+    # The process runner stops an attempt (abort, timeout) with SIGTERM to its process group.
+    process = start(Dask(workers=WorkerGroup(number_of_workers=2)), tmp_path, "wait", repo_env)
+    info = first_line(process)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert wait_gone(info["pids"], 10) == []
+    assert live_in_session(process.pid, 10) == []
+    assert "Traceback" not in err, err  # no worker died on the signal by itself
+    assert (tmp_path / WORKERS_LOG).read_text().count("Start worker at") == 2
+
+
 def test_a_killed_attempt_process_takes_its_workers_with_it(
     tmp_path: Path, repo_env: dict[str, str]
 ) -> None:
