@@ -172,9 +172,24 @@ async def test_kr8s_creates_lists_watches_patches_and_deletes_a_pod(kube: KubeHa
 @pytest.mark.asyncio
 async def test_kr8s_drives_a_daskjob_and_deletion_cascades_by_owner(kube: KubeHarness) -> None:
     async with kr8s_client(kube.kubeconfig) as api:
+        events: list[tuple[str, str | None]] = []
+
+        async def watch() -> None:
+            async for kind, obj in api.watch(
+                "daskjobs.kubernetes.dask.org",
+                namespace=kube.namespace,
+                label_selector="app=slipstream-test",
+            ):
+                events.append((kind, obj.raw.get("status", {}).get("jobStatus")))
+                if kind == "DELETED":
+                    return
+
+        watcher = asyncio.create_task(watch())
         job = await DaskJob(daskjob("j1", "pass"), api=api)
         await job.create()
         assert "status" not in job.raw  # no operator here: nothing acts on it
+        got = await DaskJob.get("j1", namespace=kube.namespace, api=api)
+        assert got.metadata.uid == job.metadata.uid
         selected = api.get(
             "daskjobs.kubernetes.dask.org", label_selector={"app": "slipstream-test"}
         )
@@ -204,6 +219,8 @@ async def test_kr8s_drives_a_daskjob_and_deletion_cascades_by_owner(kube: KubeHa
         assert cluster.raw["status"]["phase"] == "Running"
 
         await job.delete()
+        await asyncio.wait_for(watcher, 10)
+        assert events == [("ADDED", None), ("MODIFIED", "Running"), ("DELETED", "Running")]
         kube.wait_gone("pod", "j1-runner", timeout=15)
         assert kube.get("daskcluster", "j1") is None
         assert not await cluster.exists()
@@ -530,10 +547,11 @@ def test_real_operator_with_local_dask_runs_the_job_on_a_real_cluster(
 # ---- the harness itself -----------------------------------------------------------------
 
 
-def test_harness_shuts_down_without_leftovers(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("operator", ["fake", "real"])
+def test_harness_shuts_down_without_leftovers(tmp_path: pathlib.Path, operator: str) -> None:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     threads_before = {t.name for t in threading.enumerate()}
-    harness = KubeHarness(tmp_path, operator="fake")
+    harness = KubeHarness(tmp_path, operator=operator, local_dask=operator == "real")
     began = time.monotonic()
     with harness:
         started = time.monotonic() - began
@@ -545,6 +563,8 @@ def test_harness_shuts_down_without_leftovers(tmp_path: pathlib.Path) -> None:
         closing = time.monotonic()
     closed = time.monotonic() - closing
     assert harness.leftover_tasks == []
+    assert harness.real_operator is None or harness.real_operator.leftover_tasks == []
+    assert harness.dask_clusters.open_keys == [] and len(harness.dask_clusters.started) == 1
     # multiprocessing's resource tracker is started once per process and lives on by design.
     left = [
         p
@@ -553,7 +573,8 @@ def test_harness_shuts_down_without_leftovers(tmp_path: pathlib.Path) -> None:
         if "multiprocessing.resource_tracker" not in " ".join(p.cmdline())
     ]
     assert [p.cmdline() for p in left] == []
-    assert "kube-harness" not in {t.name for t in threading.enumerate()} - threads_before
+    new_threads = {t.name for t in threading.enumerate()} - threads_before
+    assert not new_threads & {"kube-harness", "dask-operator"}
     assert started < 30 and closed < 30, (started, closed)
 
 
