@@ -281,6 +281,46 @@ def test_watch_resumes_after_a_resource_version_and_reports_selection_changes(
     assert kube.call(collect) == [("ADDED", "b"), ("DELETED", "a")]
 
 
+def test_http_put_delete_collection_version_and_namespaces(kube: KubeHarness) -> None:
+    base = f"/api/v1/namespaces/{kube.namespace}"
+    for name, team in (("c1", "a"), ("c2", "a"), ("c3", "b")):
+        kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "labels": {"team": team}},
+                "data": {"k": name},
+            }
+        )
+
+    async def scenario() -> dict[str, Any]:
+        api = kube.api
+        out: dict[str, Any] = {}
+        async with api.get("/version/") as resp:
+            out["version"] = (await resp.json())["gitVersion"]
+        async with api.get(f"{base}/configmaps/c1") as resp:
+            current = await resp.json()
+        current["data"] = {"k": "replaced"}
+        async with api.put(f"{base}/configmaps/c1", json=current) as resp:
+            out["put"] = (resp.status, (await resp.json())["data"])
+        async with api.put(f"{base}/configmaps/c1", json=current) as resp:
+            out["stale_put"] = resp.status  # current carries the old resourceVersion
+        async with api.delete(f"{base}/configmaps", params={"labelSelector": "team=a"}) as resp:
+            out["deleted"] = sorted(i["metadata"]["name"] for i in (await resp.json())["items"])
+        async with api.get(f"{base}/configmaps") as resp:
+            out["left"] = [i["metadata"]["name"] for i in (await resp.json())["items"]]
+        async with api.get("/api/v1/namespaces") as resp:
+            out["namespaces"] = sorted(i["metadata"]["name"] for i in (await resp.json())["items"])
+        return out
+
+    result = kube.call(scenario)
+    assert result["version"].startswith("v1.")
+    assert result["put"] == (200, {"k": "replaced"})
+    assert result["stale_put"] == 409
+    assert result["deleted"] == ["c1", "c2"] and result["left"] == ["c3"]
+    assert result["namespaces"] == ["default", kube.namespace]
+
+
 # ---- the kubelet ------------------------------------------------------------------------
 
 
