@@ -28,7 +28,7 @@ def decide(
 ) -> RetryDecision:
     """user_failures / system_failures count earlier failures, not this one."""
     if error.kind == ErrorKind.SYSTEM.value:
-        if system_failures < system_retries:
+        if error.recoverable and system_failures < system_retries:
             return RetryDecision(True, "system", _delay(system_failures, backoff, backoff_max))
         return RetryDecision(False, "system")
     if error.recoverable and user_failures < user_retries:
