@@ -63,6 +63,7 @@ class ExecutionRun:
         self._last_abort_poll = 0.0
         self._last_heartbeat = 0.0
         self._aborting = ""
+        self.unfinished = 0  # nodes not yet in a terminal phase: the loop ends at zero
         # Node id -> the object running attempts of its own under "<id>/..." (map nodes):
         # it gets their results through handle(kind, spec, payload) and stops them on abort().
         self.owners: dict[str, Any] = {}
@@ -89,6 +90,8 @@ class ExecutionRun:
                 )
                 created.append(record)
             state = NodeState(id=full, node=node, scope=scope, record=record)
+            if not state.phase.terminal:
+                self.unfinished += 1
             if record.outputs is not None:
                 state.outputs = decode(record.outputs, LiteralMapDocument).literals
             self.states[full] = state
@@ -128,7 +131,7 @@ class ExecutionRun:
             self.flush()
 
     def _finished(self) -> bool:
-        return all(state.phase.terminal for state in self.states.values())
+        return self.unfinished <= 0
 
     def _wait_and_handle(self) -> None:
         timeout = self._next_wakeup()
@@ -201,8 +204,10 @@ class ExecutionRun:
         if not launches:
             return
         self.flush()  # every transition is written before it is acted on
+        # A lone in-process attempt runs on this thread: no hand-off to a pool thread and back.
+        inline = len(launches) == 1 and self.running == 1 and not self.delayed
         for state, spec in launches:
-            self._launch(state, spec)
+            self._launch(state, spec, inline)
 
     def _prepare(self, state: NodeState) -> AttemptSpec | None:
         """Start a node (or its next attempt). None when it needs no attempt now."""
@@ -250,7 +255,13 @@ class ExecutionRun:
         self.batch.nodes.append(state.record)
         return spec
 
-    def _launch(self, state: NodeState, spec: AttemptSpec) -> None:
+    def _launch(self, state: NodeState, spec: AttemptSpec, inline: bool = False) -> None:
+        run_now = getattr(state.runner, "run_now", None)
+        if inline and run_now is not None:
+            state.handle = AttemptHandle(runner=state.runner.name)
+            self.engine.observer.node_changed(self, state)
+            self._handle(("done", spec, run_now(spec, self)))
+            return
         try:
             state.handle = state.runner.launch(spec, self)
         except Exception as exc:
@@ -492,6 +503,8 @@ class ExecutionRun:
     # -- recording -------------------------------------------------------------------------------
     def _set_phase(self, state: NodeState, phase: NodePhase, message: str = "") -> None:
         record = state.record
+        if phase.terminal and not state.phase.terminal:
+            self.unfinished -= 1
         record.phase = phase.value
         now = time.time()
         if phase == NodePhase.RUNNING and record.started_at is None:

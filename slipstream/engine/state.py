@@ -12,6 +12,7 @@ from slipstream.storage.records import NodeRecord
 from slipstream.types import NodePhase
 
 MISSING: Any = object()
+_PHASES = {phase.value: phase for phase in NodePhase}
 
 
 @dataclass
@@ -49,7 +50,7 @@ class NodeState:
 
     @property
     def phase(self) -> NodePhase:
-        return NodePhase(self.record.phase)
+        return _PHASES[self.record.phase]
 
     @property
     def parent(self) -> str:

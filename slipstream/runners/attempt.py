@@ -102,12 +102,10 @@ def call_task(
     A @dynamic returns the graph its body built instead (`transform` stores its constants).
     """
     template: TaskTemplate = task.template
-    working = Path(tempfile.mkdtemp(prefix=f"slipstream-{attempt.node_id.replace('/', '-')}-"))
     context = ExecutionContext(
         execution_id=attempt.execution_id,
         node_id=attempt.node_id,
         attempt=attempt.attempt,
-        working_directory=working,
         logger=logging.getLogger(f"slipstream.task.{template.name}"),
         output_prefix=attempt.output_prefix,
     )

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from slipstream.errors import SlipstreamError
 
 
-@dataclass(frozen=True)
+@dataclass
 class ExecutionContext:
     execution_id: str
     node_id: str
     attempt: int
-    working_directory: Path
     logger: logging.Logger
     output_prefix: str = ""
+    _working_directory: Path | None = None
+
+    @property
+    def working_directory(self) -> Path:
+        """A private scratch folder for this attempt, made when first asked for."""
+        if self._working_directory is None:
+            safe = self.node_id.replace("/", "-") or "task"
+            self._working_directory = Path(tempfile.mkdtemp(prefix=f"slipstream-{safe}-"))
+        return self._working_directory
 
 
 _current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar(
