@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
@@ -119,10 +118,6 @@ def call_task(
             result = task.function(**values)
     finally:
         reset_context(token)
-        # One folder per attempt adds up (a 100,000-item map): drop it if the task left it
-        # empty; one holding files may back a returned File and is kept.
-        with contextlib.suppress(OSError):
-            working.rmdir()
     return task.interface.pack_outputs(result, f"task {template.name!r}")
 
 
