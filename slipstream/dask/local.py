@@ -171,8 +171,14 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
             if plan.default.adaptive is not None:
                 low, high = plan.default.adaptive
                 cluster.adapt(Adaptive=GroupAdaptive, minimum=low, maximum=high)
-            info = {"dashboard": cluster.dashboard_link, "scheduler": address}
-            _report(attempt, {**info, "workers": plan.workers})
+            info: dict[str, Any] = {
+                "dashboard": cluster.dashboard_link,
+                "scheduler": address,
+                "workers": plan.workers,
+            }
+            if plan.clamped:
+                info["notice"] = plan.summary  # the attempt's stderr is a log file: say it here
+            _report(attempt, info)
             try:
                 yield
             finally:

@@ -152,7 +152,8 @@ def test_seed_task_gets_its_own_clamped_cluster_and_plain_client_finds_it(
         with urllib.request.urlopen(report["dashboard"], timeout=10) as response:
             assert response.status == 200
 
-    # One line says what was asked and what was given.
+    # One line says what was asked and what was given (and the engine hears it).
+    assert report["notice"] == expected.summary
     lines = [r.getMessage() for r in caplog.records if r.name == "slipstream.dask"]
     assert lines == [expected.summary]
     assert lines[0].startswith("dask: asked for 4 workers x 8 threads, 32Gi each;")
