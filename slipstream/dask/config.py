@@ -68,7 +68,10 @@ class WorkerGroup:
     """A set of identical Dask workers; several named groups give heterogeneous workers.
 
     ``min_workers``/``max_workers`` make the group adaptive (``cluster.adapt`` locally, a
-    DaskAutoscaler on Kubernetes), starting from ``number_of_workers`` kept within the bounds.
+    DaskAutoscaler on Kubernetes), starting from ``number_of_workers`` kept within the bounds;
+    only the first group can be adaptive. With several groups, each worker carries the Dask
+    resource ``{name: 1}``: send work to a group with ``client.submit(f, x, resources={"gpu":
+    1})`` or ``with dask.annotate(resources={"gpu": 1}): ...``. Unannotated work runs anywhere.
     """
 
     number_of_workers: int = 1

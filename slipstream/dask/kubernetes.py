@@ -3,6 +3,9 @@
 Called by DaskPlugin.kubernetes_objects for the Kubernetes runner and `slipstream k8s render`.
 The dask-kubernetes operator turns a DaskJob into a runner Pod (our `python -m
 slipstream.execute ...`), a scheduler Deployment + Service and a default worker group.
+Interruptible tasks put their workers on spot nodes with Settings.spot_node_selector and
+spot_tolerations (default: node selector `node.kubernetes.io/lifecycle: spot` and a NoSchedule
+toleration for it; SLIPSTREAM_SPOT_NODE_SELECTOR / SLIPSTREAM_SPOT_TOLERATIONS as JSON).
 """
 
 from __future__ import annotations
