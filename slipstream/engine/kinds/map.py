@@ -15,18 +15,18 @@ import heapq
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from slipstream.engine.cache import cache_key, cache_version
+from slipstream.engine.cache import cache_key
 from slipstream.engine.kinds.map_items import PENDING, RUNNING, ItemTable
+from slipstream.engine.kinds.map_records import LEASE_SECONDS, ItemAttempt, MapBookkeeping
 from slipstream.engine.retry import decide
 from slipstream.errors import ExecutionError
-from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, TaskTemplate, decode, dumps
+from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, TaskTemplate, decode
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
-from slipstream.storage.records import AttemptRecord, CacheEntry, EventRecord
+from slipstream.storage.records import AttemptRecord
 from slipstream.types import AttemptPhase, ErrorKind
 
 if TYPE_CHECKING:
@@ -34,22 +34,7 @@ if TYPE_CHECKING:
     from slipstream.engine.state import NodeState
 
 SAVE_EVERY_SECONDS = 1.0
-SUMMARY_EVERY_SECONDS = 0.5
-LEASE_SECONDS = 30.0
 RENEW_SECONDS = 2.0
-
-
-@dataclass
-class _Item:
-    """One running item attempt (at most `concurrency` of these exist)."""
-
-    attempt: int
-    spec: AttemptSpec
-    runner: Any
-    started: float
-    key: str = ""  # cache key
-    handle: AttemptHandle | None = None
-    deadline: float | None = None
 
 
 def run_map(
@@ -77,7 +62,7 @@ def run_map(
     owner.pump()
 
 
-class MapRun:
+class MapRun(MapBookkeeping):
     """One running map node; lives in ExecutionRun.owners, which routes item results here."""
 
     def __init__(
@@ -102,7 +87,7 @@ class MapRun:
         self.next_index = 0
         self.retry_ready: deque[int] = deque()
         self.retry_at: list[tuple[float, int]] = []
-        self.running: dict[int, _Item] = {}
+        self.running: dict[int, ItemAttempt] = {}
         self.reserved: dict[int, str] = {}
         self.first_failure: tuple[int, ErrorDocument, BaseException | None] | None = None
         self.last_save = self.last_summary = self.last_renew = time.monotonic()
@@ -209,7 +194,7 @@ class MapRun:
             bundle_uri=run.record.options.get("bundle_uri", ""),
             input_values=items.item_values(index),
         )
-        item = _Item(attempt, spec, self.engine.runner_for(task), time.time(), key)
+        item = ItemAttempt(attempt, spec, self.engine.runner_for(task), time.time(), key)
         self.running[index] = item
         items.phase[index] = RUNNING
         run.running += 1
@@ -274,7 +259,7 @@ class MapRun:
         self._request_pump()
 
     def _failed_attempt(
-        self, index: int, item: _Item, error: ErrorDocument, exception: BaseException | None
+        self, index: int, item: ItemAttempt, error: ErrorDocument, exception: BaseException | None
     ) -> None:
         run, settings, items = self.run, self.run.settings, self.items
         decision = decide(
@@ -375,27 +360,7 @@ class MapRun:
         self.finished = True
         self._summarize(0.0, force=True)
 
-    # -- records -----------------------------------------------------------------------------------
-    def _summarize(self, now: float, force: bool = False) -> None:
-        if not force and now - self.last_summary < SUMMARY_EVERY_SECONDS:
-            return
-        self.last_summary = now
-        self.state.record.info.update(self.items.summary(len(self.running)))
-        self.run.batch.nodes.append(self.state.record)
-
-    def _save(self, now: float) -> None:
-        """Save finished items in a chunk first, then count it in the node record."""
-        self.last_save = now
-        if self.items.save(self._chunk_uri):
-            self.state.record.info["chunks"] = self.items.chunks
-            self.run.batch.nodes.append(self.state.record)
-
-    def _chunk_uri(self, number: int) -> str:
-        prefix = self.engine.blobs.attempt_prefix(
-            self.run.record.id, f"{self.state.id}/progress", number + 1
-        )
-        return f"{prefix}.json"
-
+    # -- resume ------------------------------------------------------------------------------------
     def _restore(self) -> None:
         """Resume: take back the saved items, then re-adopt the attempts still running."""
         info = self.state.record.info
@@ -435,7 +400,7 @@ class MapRun:
             source_root=self.run.record.options.get("source_root", ""),
         )
         handle = AttemptHandle(runner=record.runner, ref=record.handle)
-        item = _Item(record.attempt, spec, runner, record.started_at, handle=handle)
+        item = ItemAttempt(record.attempt, spec, runner, record.started_at, handle=handle)
         if record.handle and runner.adopt(handle, spec, self.run):
             self.running[index] = item
             self.items.phase[index] = RUNNING
@@ -452,68 +417,6 @@ class MapRun:
             ),
             None,
         )
-
-    def _record(
-        self, item: _Item, phase: AttemptPhase, error: ErrorDocument | None = None
-    ) -> AttemptRecord:
-        return AttemptRecord(
-            execution_id=self.run.record.id,
-            node_id=item.spec.node_id,
-            attempt=item.attempt,
-            phase=phase.value,
-            runner=item.runner.name,
-            handle=dict(item.handle.ref) if item.handle else {},
-            output_prefix=item.spec.output_prefix,
-            error=dumps(error) if error else None,
-            started_at=item.started,
-            ended_at=None if phase == AttemptPhase.RUNNING else time.time(),
-        )
-
-    def _event(self, item: _Item, phase: str, message: str) -> None:
-        self.run.batch.events.append(
-            EventRecord(
-                execution_id=self.run.record.id,
-                node_id=item.spec.node_id,
-                attempt=item.attempt,
-                phase=phase,
-                at=time.time(),
-                message=message,
-            )
-        )
-
-    # -- cache -------------------------------------------------------------------------------------
-    def _owner(self, index: int) -> str:
-        return f"{self.run.record.id}/{self.state.id}/{index}"
-
-    def _store_cache(self, item: _Item, outputs: LiteralMap) -> None:
-        task = self.task
-        if task.cache is None or not item.key:
-            return
-        now = time.time()
-        ttl = task.cache.ttl_seconds
-        self.run.batch.cache_entries.append(
-            CacheEntry(
-                key=item.key,
-                task_name=task.name,
-                cache_version=cache_version(task),
-                outputs=dumps(LiteralMapDocument(literals=outputs)),
-                created_at=now,
-                expires_at=None if ttl is None else now + ttl,
-                execution_id=self.run.record.id,
-                node_id=item.spec.node_id,
-            )
-        )
-
-    def _release(self, index: int) -> None:
-        key = self.reserved.pop(index, None)
-        if key is not None:
-            self.run.flush()  # the cache entry is written before the others stop waiting
-            self.engine.store.cache_release(key, self._owner(index))
-
-    def _renew_reservations(self, now: float) -> None:
-        self.last_renew = now
-        for index, key in self.reserved.items():
-            self.engine.store.cache_reserve(key, self._owner(index), LEASE_SECONDS, time.time())
 
 
 def _index(spec: AttemptSpec) -> int:
