@@ -8,6 +8,7 @@ resources={"gpu": 1})`` or ``with dask.annotate(resources={"gpu": 1}): ...``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -30,6 +31,7 @@ ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 EXTERNAL_ENV = "SLIPSTREAM_DASK_EXTERNAL"
 EXTERNAL_CONNECT_TIMEOUT = 300.0  # seconds: scheduler Pods may still be pulling their image
 CLOSE_TIMEOUT = 10.0  # seconds for the cluster to close before its processes are killed
+LOGS_TIMEOUT = 5.0  # seconds for the scheduler and each worker to hand over their logs
 SCHEDULER_LOG = "dask-scheduler.log"
 WORKERS_LOG = "dask-workers.log"
 
@@ -165,7 +167,7 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
     cluster = _start(plan)
     address = cluster.scheduler_address
     log.debug("dask: cluster at %s started in %.2f s", address, time.perf_counter() - started)
-    pids = _worker_pids(cluster)
+    processes = _worker_processes(cluster)
     try:
         with _pointed_at(address):
             if plan.default.adaptive is not None:
@@ -182,13 +184,8 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
             try:
                 yield
             finally:
-                pids |= _worker_pids(cluster)  # adaptive scaling may have started more
-                _save_logs(
-                    lambda: cluster.sync(cluster.scheduler_comm.get_logs),
-                    lambda: cluster.sync(cluster.scheduler_comm.worker_logs),
-                    _worker_names(cluster.scheduler_info),
-                    attempt.log_dir,
-                )
+                processes |= _worker_processes(cluster)  # adaptive scaling may have added some
+                _save_logs(cluster.sync, cluster.scheduler_comm, attempt.log_dir)
                 _close_clients(address)
     finally:
         try:
@@ -197,7 +194,7 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
             log.warning("dask: closing the cluster at %s failed: %r", address, exc)
             log.debug("dask: cluster close failure", exc_info=True)
         finally:
-            _reap(pids)
+            _reap(processes)
 
 
 def _report(attempt: AttemptContext, info: dict[str, Any]) -> None:
@@ -209,33 +206,27 @@ def _report(attempt: AttemptContext, info: dict[str, Any]) -> None:
         log.warning("dask: could not report %s: %s", info, exc)
 
 
-def _worker_pids(cluster: Any) -> set[int]:
-    pids = set()
+def _worker_processes(cluster: Any) -> set[Any]:
+    """The worker processes the cluster's Nannies run (psutil handles: safe from PID reuse)."""
+    import psutil
+
+    processes = set()
     for worker in list(cluster.workers.values()):
         with contextlib.suppress(Exception):
-            pid = worker.pid
-            if pid:
-                pids.add(int(pid))
-    return pids
+            if worker.pid:
+                processes.add(psutil.Process(int(worker.pid)))
+    return processes
 
 
-def _worker_names(scheduler_info: Any) -> dict[str, str]:
-    try:
-        workers = scheduler_info["workers"]
-        return {address: str(info.get("name", address)) for address, info in workers.items()}
-    except Exception:
-        return {}
-
-
-def _reap(pids: set[int]) -> None:
+def _reap(processes: set[Any]) -> None:
     """Kill worker processes that outlived cluster.close (e.g. a worker stuck in user code)."""
     import psutil
 
     alive = []
-    for pid in pids:
+    for process in processes:
         with contextlib.suppress(psutil.Error):
-            process = psutil.Process(pid)
-            alive.extend([*process.children(recursive=True), process])
+            if process.is_running():
+                alive.extend([*process.children(recursive=True), process])
     if not alive:
         return
     log.warning("dask: killing %d worker process(es) left after the cluster closed", len(alive))
@@ -262,28 +253,46 @@ def _close_clients(address: str) -> None:
             log.debug("dask: closing a client of %s failed: %s", address, exc)
 
 
-def _save_logs(
-    scheduler_logs: Callable[[], Any],
-    worker_logs: Callable[[], Any],
-    names: dict[str, str],
-    log_dir: str,
-) -> None:
-    """dask-scheduler.log and dask-workers.log in log_dir, oldest line first."""
+async def _fetch_logs(scheduler: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """The scheduler's and every worker's log lines; a worker that does not answer is noted."""
+    lines = await asyncio.wait_for(scheduler.get_logs(), LOGS_TIMEOUT)
+    identity = await asyncio.wait_for(scheduler.identity(), LOGS_TIMEOUT)
+    names = {
+        address: str(info.get("name", address)) for address, info in identity["workers"].items()
+    }
+
+    async def one(address: str) -> tuple[str, Any]:
+        try:
+            logs = await asyncio.wait_for(scheduler.worker_logs(workers=[address]), LOGS_TIMEOUT)
+            return address, logs[address]
+        except Exception as exc:  # busy in code that holds the GIL, or gone
+            note = f"slipstream: no logs from this worker ({type(exc).__name__}: {exc})"
+            return address, [("WARNING", note)]
+
+    workers = dict(await asyncio.gather(*(one(address) for address in names)))
+    return lines, workers, names
+
+
+def _save_logs(sync: Callable[..., Any], scheduler: Any, log_dir: str) -> None:
+    """dask-scheduler.log and dask-workers.log in log_dir, oldest line first.
+
+    `sync` runs a coroutine function on the cluster's (or client's) event loop; `scheduler`
+    is an RPC handle to the scheduler.
+    """
     if not log_dir:
         return
     try:
-        scheduler_lines = scheduler_logs()
-        workers = worker_logs()
+        lines, workers, names = sync(_fetch_logs, scheduler)
         folder = Path(log_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / SCHEDULER_LOG).write_text(_lines(scheduler_lines))
+        (folder / SCHEDULER_LOG).write_text(_lines(lines))
         parts = []
         for address in sorted(workers, key=lambda a: names.get(a, a)):
             parts.append(f"==> worker {names.get(address, address)} ({address}) <==\n")
             parts.append(_lines(workers[address]))
         (folder / WORKERS_LOG).write_text("".join(parts))
     except Exception as exc:
-        log.warning("dask: could not save the cluster's logs in %s: %s", log_dir, exc)
+        log.warning("dask: could not save the cluster's logs in %s: %r", log_dir, exc)
 
 
 def _lines(entries: Any) -> str:
@@ -322,12 +331,7 @@ def _external_cluster(attempt: AttemptContext) -> Iterator[None]:
             try:
                 yield
             finally:
-                _save_logs(
-                    client.get_scheduler_logs,
-                    client.get_worker_logs,
-                    _worker_names(client.scheduler_info()),
-                    attempt.log_dir,
-                )
+                _save_logs(client.sync, client.scheduler, attempt.log_dir)
                 _close_clients(address)
     finally:
         with contextlib.suppress(Exception):

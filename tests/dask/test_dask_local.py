@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing.resource_tracker
 import os
+import re
 import threading
 import time
 import traceback
@@ -18,7 +19,7 @@ import psutil
 import pytest
 from distributed import Client, LocalCluster, get_worker
 
-from slipstream.dask import Dask, Scheduler, WorkerGroup
+from slipstream.dask import Dask, Scheduler, WorkerGroup, local
 from slipstream.dask.config import config_to_json
 from slipstream.dask.local import (
     ADDRESS_ENV,
@@ -339,6 +340,34 @@ def test_a_worker_busy_in_user_code_does_not_keep_the_attempt_alive(
         del future
     assert time.monotonic() - started < 60
     assert live_children() == baseline
+
+
+def hold_the_gil(_: Any = None) -> None:
+    # Catastrophic backtracking in C with the GIL held: the worker's event loop stops.
+    re.fullmatch(r"(a+)+$", "a" * 64 + "b")
+
+
+def test_a_worker_that_stops_answering_cannot_hang_the_teardown(
+    tmp_path: Path, baseline: set[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local, "LOGS_TIMEOUT", 2.0)
+    monkeypatch.setattr(local, "CLOSE_TIMEOUT", 3.0)
+    attempt = attempt_in(tmp_path)
+    with local_context(template_for(Dask(workers=WorkerGroup(number_of_workers=2))), attempt):
+        client = Client()
+        workers = client.scheduler_info()["workers"]
+        stuck = next(a for a, w in workers.items() if w["name"] == "default-0")
+        future = client.submit(hold_the_gil, workers=[stuck], pure=False)
+        wait_until(lambda: bool(client.processing().get(stuck)), 30, "the stuck task to start")
+        time.sleep(0.5)
+        started = time.monotonic()
+    assert time.monotonic() - started < 30
+    assert future.status != "finished"
+    assert live_children() == baseline
+    workers_log = (tmp_path / "logs" / WORKERS_LOG).read_text()
+    stuck_part, healthy_part = workers_log.split("==> worker default-1")
+    assert "slipstream: no logs from this worker (TimeoutError" in stuck_part
+    assert "Start worker at" in healthy_part
 
 
 @pytest.fixture(autouse=True)
