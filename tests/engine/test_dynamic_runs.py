@@ -192,3 +192,16 @@ def test_a_half_done_dynamic_resumes_from_its_saved_graph(
     nodes = fanout_crash.nodes(execution)
     assert nodes["gated-fan"]["attempts"] == 1  # the body did not run again
     assert len([n for n in nodes if n.startswith("gated-fan/")]) == 4
+
+
+def test_a_dynamic_body_can_map_over_its_values(home: Path) -> None:
+    from slipstream import map_task
+
+    @dynamic
+    def evens(n: int) -> list[int]:
+        return map_task(flows_fanout.square, concurrency=2)(x=[i for i in range(n) if i % 2 == 0])
+
+    assert evens(n=7) == [0, 4, 16, 36]
+    nodes = _last_nodes()
+    assert nodes["evens/map-square"].kind == "map"
+    assert nodes["evens/map-square"].info["succeeded"] == 4

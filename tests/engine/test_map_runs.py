@@ -228,3 +228,33 @@ def test_a_map_resumes_without_rerunning_finished_items(
     # Waiting items: re-adopted in their own processes, run again when they died in-process.
     waiting = [flows_fanout.count(counters / str(i)) for i in (2, 3)]
     assert waiting == ([1, 1] if isolate else [2, 2])
+
+
+def test_aborting_a_running_map_stops_its_item_processes(home: Path, tmp_path: Path) -> None:
+    flag, counters = tmp_path / "flag", tmp_path / "counters"
+    counters.mkdir()
+    args = ["--xs", "[0, 1, 2, 3]", "--flag", str(flag), "--counters", str(counters)]
+    process = fanout_crash.start("gated_map", *args, "--isolate")
+    try:
+        fanout_crash.wait_until(lambda: (counters / "3").exists(), "every item to start")
+        execution = fanout_crash.only_execution()
+        fanout_crash.wait_until(
+            lambda: len(_store().get_attempts(execution)) >= 4, "the item attempts' records"
+        )
+        aborted = fanout_crash.slipstream("executions", "abort", execution)
+        assert aborted.returncode == 0, aborted.stderr
+        process.wait(60)
+        document = fanout_crash.show(execution)
+        assert document["phase"] == "ABORTED"
+        [node] = document["nodes"]
+        assert node["phase"] == "ABORTED"
+        attempts = {a.node_id: a for a in _store().get_attempts(execution)}
+        for index in (2, 3):
+            attempt = attempts[f"map-gated/{index}"]
+            assert attempt.phase == "ABORTED"
+            proc = Path(f"/proc/{attempt.handle['pid']}")
+            fanout_crash.wait_until(lambda p=proc: not p.exists(), f"{proc} to end")  # type: ignore[misc]
+    finally:
+        flag.write_text("go")
+        if process.poll() is None:
+            fanout_crash.kill(process)
