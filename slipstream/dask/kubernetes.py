@@ -366,7 +366,15 @@ def attempt_objects(template: TaskTemplate, attempt: Any, settings: Any) -> list
         "slipstream.io/node": label_value(attempt.node_id),
         "slipstream.io/attempt": str(attempt.attempt),
     }
-    env = {"SLIPSTREAM_BLOB_URL": settings.blob_url} if settings.blob_url else {}
+    # What every runner hands its attempt (see runners/process.py and runners/entrypoint.py).
+    env = {
+        "SLIPSTREAM_EXECUTION_ID": attempt.execution_id,
+        "SLIPSTREAM_NODE_ID": attempt.node_id,
+        "SLIPSTREAM_ATTEMPT": str(attempt.attempt),
+        "SLIPSTREAM_OFFLOAD_THRESHOLD": str(settings.offload_threshold),
+    }
+    if settings.blob_url:
+        env["SLIPSTREAM_BLOB_URL"] = settings.blob_url
     return build_daskjob(
         template,
         execution_id=attempt.execution_id,

@@ -497,6 +497,10 @@ def test_plugin_builds_the_objects_for_a_runner_attempt() -> None:
     assert runner["image"] == "registry.example/default:3"
     assert runner["envFrom"] == [{"secretRef": {"name": "blob-credentials"}}]
     assert env_of(runner)["SLIPSTREAM_BLOB_URL"] == "s3://bucket/root"
+    assert env_of(runner)["SLIPSTREAM_OFFLOAD_THRESHOLD"] == str(settings.offload_threshold)
+    assert env_of(runner)["SLIPSTREAM_EXECUTION_ID"] == "exec-20261128-abc"
+    assert env_of(runner)["SLIPSTREAM_NODE_ID"] == "n3"
+    assert env_of(runner)["SLIPSTREAM_ATTEMPT"] == "2"
     assert runner_pod["serviceAccountName"] == "runner"
     worker_pod = job["spec"]["cluster"]["spec"]["worker"]["spec"]
     assert worker_pod["nodeSelector"] == settings.spot_node_selector
