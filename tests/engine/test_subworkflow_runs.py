@@ -77,8 +77,8 @@ def test_explicit_order_holds_for_nodes_that_share_no_data(home: Path, tmp_path:
     wf()
     assert log.read_text() == "abc"
     nodes = _last_nodes()
-    assert nodes["note"].ended_at <= nodes["sub/note"].started_at  # type: ignore[operator]
-    assert nodes["sub"].ended_at <= nodes["note-2"].started_at  # type: ignore[operator]
+    assert nodes["note"].ended_at <= nodes["sub/note"].started_at
+    assert nodes["sub"].ended_at <= nodes["note-2"].started_at
 
 
 def test_a_failing_child_fails_every_enclosing_workflow(home: Path) -> None:

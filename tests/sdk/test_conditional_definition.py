@@ -146,7 +146,7 @@ def test_a_conditional_without_else_can_be_ordered() -> None:
         (lambda x, s: conditional("c"), r"has no cases"),
     ],
 )
-def test_definition_errors_are_clear(body, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_definition_errors_are_clear(body, message: str) -> None:
     with pytest.raises(CompileError, match=message):
 
         @workflow

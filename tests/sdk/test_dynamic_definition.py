@@ -55,10 +55,10 @@ def test_the_body_is_traced_on_values_into_a_checked_graph() -> None:
     built = chain.trace_body({"n": 3, "start": 5})
     template = built.template
     assert [node.id for node in template.nodes] == ["inc", "inc-2", "inc-3"]
-    assert template.nodes[0].inputs["x"].literal.value == 5  # type: ignore[union-attr]
+    assert template.nodes[0].inputs["x"].literal.value == 5
     assert template.outputs["o0"].node == "inc-3"
     assert built.entities[inc.name] is inc
-    assert chain.trace_body({"n": 0, "start": 7}).template.outputs["o0"].literal.value == 7  # type: ignore[union-attr]
+    assert chain.trace_body({"n": 0, "start": 7}).template.outputs["o0"].literal.value == 7
 
 
 def test_a_wrong_return_type_names_the_dynamic_and_both_types() -> None:
