@@ -167,3 +167,18 @@ def test_a_half_done_branch_resumes_in_its_taken_case(home: Path, tmp_path: Path
     nodes = fanout_crash.nodes(execution)
     assert nodes["gate/gated"]["phase"] == "SKIPPED"
     assert nodes["gate/inner-gate/gated-2"]["phase"] == "SUCCEEDED"
+
+
+def test_a_case_may_return_an_outer_value_without_running_anything(home: Path) -> None:
+    @workflow
+    def wf(x: int) -> int:
+        raised = inc(x=x)
+        return conditional("clamp").if_(raised > 0).then(raised).else_().then(dec(x=x))
+
+    assert wf(x=4) == 5
+    assert {k: v.phase for k, v in _last_nodes().items()} == {
+        "inc": "SUCCEEDED",
+        "clamp": "SUCCEEDED",
+        "clamp/dec": "SKIPPED",
+    }
+    assert wf(x=-3) == -4

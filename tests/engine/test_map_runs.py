@@ -258,3 +258,26 @@ def test_aborting_a_running_map_stops_its_item_processes(home: Path, tmp_path: P
         flag.write_text("go")
         if process.poll() is None:
             fanout_crash.kill(process)
+
+
+def test_long_lists_offloaded_to_the_blob_store_map_too(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLIPSTREAM_OFFLOAD_THRESHOLD", "200")
+
+    @task
+    def numbers(n: int) -> list[int]:
+        return list(range(n))
+
+    @task
+    def total(xs: list[int]) -> int:
+        return sum(xs)
+
+    @workflow
+    def wf(n: int) -> int:
+        return total(xs=map_task(functools.partial(scale, factor=2))(x=numbers(n=n)))
+
+    assert wf(n=300) == 2 * sum(range(300))
+    record = _last_execution()
+    node = next(n for n in _store().get_nodes(record.id) if n.node_id == "map-scale")
+    assert '"uri"' in (node.outputs or "")  # the 300-item output list went to the blob store
