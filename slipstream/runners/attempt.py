@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -67,9 +68,7 @@ def decode_inputs(
         try:
             values[variable.name] = registry.to_python(literal, py_types[variable.name], ctx)
         except TypeTransformError as exc:
-            raise InputError(
-                f"task {template.name!r}: input {variable.name!r}: {exc}"
-            ) from None
+            raise InputError(f"task {template.name!r}: input {variable.name!r}: {exc}") from None
     return values
 
 
@@ -118,7 +117,16 @@ def call_task(
             result = task.function(**values)
     finally:
         reset_context(token)
+        if context._working_directory is not None:
+            attempt.scratch.append(str(context._working_directory))
     return task.interface.pack_outputs(result, f"task {template.name!r}")
+
+
+def remove_scratch(attempt: AttemptContext) -> None:
+    """Delete the attempt's private folders (after its outputs, maybe Files in them, are stored)."""
+    for folder in attempt.scratch:
+        shutil.rmtree(folder, ignore_errors=True)
+    attempt.scratch.clear()
 
 
 def qualified_name(exc_type: type) -> str:

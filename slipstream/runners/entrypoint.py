@@ -20,6 +20,7 @@ from slipstream.runners.attempt import (
     error_document,
     load_task,
     log_dir_for,
+    remove_scratch,
 )
 from slipstream.runners.bundle import unpack_bundle
 from slipstream.sdk.dynamic import DynamicWorkflow
@@ -73,6 +74,7 @@ def run_attempt_command(argv: list[str]) -> int:
     except Exception as exc:
         fail(exc, ErrorKind.SYSTEM)
         return EXIT_TASK_FAILED
+    attempt: AttemptContext | None = None
     try:
         task = load_task(args.task, os.environ.get("SLIPSTREAM_SOURCE_ROOT", ""))
         ctx = TransformContext(blobs=blobs, offload_threshold=offload_threshold)
@@ -109,6 +111,9 @@ def run_attempt_command(argv: list[str]) -> int:
     except BaseException as exc:
         fail(exc, ErrorKind.USER)
         return EXIT_TASK_FAILED
+    finally:
+        if attempt is not None:
+            remove_scratch(attempt)
 
 
 def read_error(blobs: BlobStore, prefix: str) -> ErrorDocument | None:

@@ -9,7 +9,13 @@ from typing import Any
 
 from slipstream.compiler.registry import TransformContext
 from slipstream.ir import TaskTemplate
-from slipstream.runners.attempt import call_task, decode_inputs, encode_values, error_document
+from slipstream.runners.attempt import (
+    call_task,
+    decode_inputs,
+    encode_values,
+    error_document,
+    remove_scratch,
+)
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec, Runner, RunnerEvents
 from slipstream.sdk.dynamic import DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext
@@ -55,6 +61,13 @@ class InProcessRunner(Runner):
     def run_now(self, spec: AttemptSpec, events: RunnerEvents | None = None) -> AttemptResult:
         """Run the attempt on the calling thread."""
         ctx = TransformContext(blobs=self.blobs, offload_threshold=self.offload_threshold)
+        attempt = AttemptContext(
+            execution_id=spec.execution_id,
+            node_id=spec.node_id,
+            attempt=spec.attempt,
+            output_prefix=spec.output_prefix,
+            log_dir="",
+        )
         try:
             task = self.resolve(spec.task, spec.source_root)
             values = spec.input_values
@@ -62,13 +75,6 @@ class InProcessRunner(Runner):
                 values = decode_inputs(
                     spec.task, task.interface.inputs, spec.inputs, task.registry, ctx
                 )
-            attempt = AttemptContext(
-                execution_id=spec.execution_id,
-                node_id=spec.node_id,
-                attempt=spec.attempt,
-                output_prefix=spec.output_prefix,
-                log_dir="",
-            )
             report = (lambda info: events.attempt_info(spec, info)) if events else None
             outputs = call_task(task, values, attempt, report=report, transform=ctx)
             if isinstance(outputs, DynamicWorkflow):
@@ -84,6 +90,8 @@ class InProcessRunner(Runner):
             )
         except Exception as exc:
             return AttemptResult(AttemptPhase.FAILED, error=error_document(exc), exception=exc)
+        finally:
+            remove_scratch(attempt)
         return AttemptResult(AttemptPhase.SUCCEEDED, outputs=literals, output_values=outputs)
 
     def cancel(self, handle: AttemptHandle) -> None:

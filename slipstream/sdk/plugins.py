@@ -25,6 +25,7 @@ class AttemptContext:
     log_dir: str  # a local folder for extra logs (kept with the attempt's logs)
     report: Any = None  # callable(dict) -> None: runtime info for the engine (dashboard link)
     notices: list[str] = field(default_factory=list)
+    scratch: list[str] = field(default_factory=list)  # folders to remove once outputs are stored
 
 
 class TaskPlugin(Protocol):

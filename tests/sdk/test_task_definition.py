@@ -83,10 +83,14 @@ def test_bad_resource_quantity_is_named() -> None:
 
 def test_template_carries_every_option() -> None:
     @task(
-        name="custom.name", cache=Cache(version="7", ignored_inputs=["b"], ttl=timedelta(hours=1),
-                                        serialize=True),
-        retries=3, timeout=timedelta(seconds=90), requests=Resources(cpu="500m", mem="1Gi"),
-        limits=Resources(cpu="2", mem="2Gi", gpu=1), interruptible=True, image="repo/img:1",
+        name="custom.name",
+        cache=Cache(version="7", ignored_inputs=["b"], ttl=timedelta(hours=1), serialize=True),
+        retries=3,
+        timeout=timedelta(seconds=90),
+        requests=Resources(cpu="500m", mem="1Gi"),
+        limits=Resources(cpu="2", mem="2Gi", gpu=1),
+        interruptible=True,
+        image="repo/img:1",
         environment={"MODE": "test"},
     )
     def t(a: int, b: str) -> float:
@@ -160,3 +164,17 @@ def test_current_context_inside_a_task(home: Path) -> None:
 
     execution, node, attempt = where().split("/")
     assert execution.startswith("e") and node == "where" and attempt == "1"
+
+
+def test_working_directory_is_private_and_removed_afterwards(home: Path) -> None:
+    seen: list[Path] = []
+
+    @task
+    def scratch() -> str:
+        folder = current_context().working_directory
+        (folder / "note.txt").write_text("private")
+        seen.append(folder)
+        return folder.name
+
+    scratch()
+    assert seen and not seen[0].exists()
