@@ -152,12 +152,18 @@ class Engine:
                 execution_id: str | None = None) -> ExecutionOutcome:
         kind = "task" if isinstance(template, TaskTemplate) else "workflow"
         workflow = task_as_workflow(template) if isinstance(template, TaskTemplate) else template
+        options = dict(options or {})
+        if self.settings.runner == "kubernetes" and source_root and "bundle_uri" not in options:
+            from slipstream.runners.bundle import upload_bundle
+
+            # Pods import the user's code from this bundle: a code change needs no new image.
+            options["bundle_uri"] = upload_bundle(self.blobs, source_root)
         now = time.time()
         record = ExecutionRecord(
             id=execution_id or new_execution_id(), name=workflow.name, kind=kind,
             phase=ExecutionPhase.RUNNING.value, template=dumps(workflow),
             inputs=dumps(LiteralMapDocument(literals=inputs)),
-            options={"source_root": source_root, "runner": self.settings.runner, **(options or {})},
+            options={"source_root": source_root, "runner": self.settings.runner, **options},
             created_at=now, started_at=now, engine_pid=os.getpid(), engine_heartbeat=now,
         )
         if entities:
@@ -268,7 +274,9 @@ class Engine:
         )
         handle = AttemptHandle(runner=last.runner, ref=last.handle)
         state.attempt_started = last.started_at
-        if runner is not None and last.handle and runner.adopt(handle, spec, run):
+        # A Kubernetes attempt is found by its labels even if its handle was never saved.
+        findable = bool(last.handle) or last.runner == "kubernetes"
+        if runner is not None and findable and runner.adopt(handle, spec, run):
             state.runner, state.handle = runner, handle
             run.running += 1
             if state.task.timeout_seconds is not None:
