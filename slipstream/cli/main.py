@@ -9,6 +9,7 @@ import click
 from slipstream import __version__
 from slipstream.cli.cache import cache
 from slipstream.cli.executions import executions
+from slipstream.cli.k8s import k8s
 from slipstream.cli.run import run
 
 
@@ -25,6 +26,7 @@ def cli(verbose: int) -> None:
 cli.add_command(run)
 cli.add_command(executions)
 cli.add_command(cache)
+cli.add_command(k8s)
 
 
 def main() -> None:
