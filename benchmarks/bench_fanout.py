@@ -15,7 +15,7 @@ import tempfile
 import time
 import tracemalloc
 
-from slipstream import map_task, task, workflow
+from slipstream import dynamic, map_task, task, workflow
 
 
 @task
@@ -43,6 +43,28 @@ def bench_compile(n: int = 10_000) -> None:
         )
 
 
+@dynamic
+def fan_out(n: int) -> list[int]:
+    return [ident(x=i) for i in range(n)]
+
+
+def bench_dynamic(n: int = 10_000) -> None:
+    from slipstream.engine.local import reset_engines
+
+    os.environ["SLIPSTREAM_HOME"] = tempfile.mkdtemp(prefix="slipstream-bench-")
+    os.environ["SLIPSTREAM_RUNNER"] = "inprocess"
+    reset_engines()
+    assert fan_out(n=2) == [0, 1]
+    started = time.perf_counter()
+    assert fan_out(n=n) == list(range(n))
+    seconds = time.perf_counter() - started
+    reset_engines()
+    print(
+        f"@dynamic fanning out to {n:,} task nodes (inprocess): {seconds:.2f} s, "
+        f"{seconds / n * 1e6:.0f} us/node (trace, check, expand, run, record every node)"
+    )
+
+
 def _map_in_this_process(n: int, runner: str, traced: bool) -> dict[str, float]:
     """One map of n items; the figures of this process only."""
     from slipstream.engine.local import reset_engines
@@ -64,7 +86,12 @@ def _map_in_this_process(n: int, runner: str, traced: bool) -> dict[str, float]:
     assert result == xs
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline
     reset_engines()
-    return {"seconds": seconds, "traced_peak_mib": peak / 2**20, "rss_growth_mib": grown / 1024}
+    return {
+        "seconds": seconds,
+        "traced_peak_mib": peak / 2**20,
+        "rss_growth_mib": grown / 1024,
+        "rss_before_mib": baseline / 1024,
+    }
 
 
 def bench_map(n: int, runner: str, traced: bool = False) -> None:
@@ -79,7 +106,8 @@ def bench_map(n: int, runner: str, traced: bool = False) -> None:
     memory = (
         f"peak traced Python memory {figures['traced_peak_mib']:.1f} MiB (tracemalloc on)"
         if traced
-        else f"peak RSS growth {figures['rss_growth_mib']:.1f} MiB"
+        else f"peak RSS {figures['rss_before_mib'] + figures['rss_growth_mib']:.0f} MiB "
+        f"(before the map: {figures['rss_before_mib']:.0f} MiB)"
     )
     print(
         f"map_task over {n:,} items of a trivial task ({runner}): {seconds:.2f} s, "
@@ -93,6 +121,7 @@ def main() -> None:
         print(json.dumps(_map_in_this_process(n, runner, mode == "traced")))
         return
     bench_compile()
+    bench_dynamic()
     bench_map(10_000, "inprocess")
     bench_map(100_000, "inprocess")
     bench_map(100_000, "inprocess", traced=True)
