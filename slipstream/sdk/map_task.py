@@ -6,9 +6,12 @@ import functools
 import typing
 from typing import Any
 
+import msgspec
+
 from slipstream.compiler.dag import check_workflow
 from slipstream.compiler.kinds import map_interface
-from slipstream.errors import DefinitionError
+from slipstream.compiler.registry import TransformContext
+from slipstream.errors import DefinitionError, TypeTransformError
 from slipstream.ir import Binding, Node, WorkflowTemplate
 from slipstream.sdk.calls import run_locally
 from slipstream.sdk.dynamic import DynamicDefinition
@@ -52,6 +55,7 @@ class MapTaskDefinition:
                 "input to map over"
             )
         self.name = f"{task.name}.map"
+        self.function = task.function  # its docstring describes the map too
         self.registry = task.registry
         self.source_root = task.source_root
         self.entities: dict[str, Any] = {task.name: task}
@@ -69,9 +73,8 @@ class MapTaskDefinition:
             for name, py_type in task_interface.outputs.items()
         }
         ir = map_interface(task_interface.ir, self.mapped, optional_outputs=optional)
-        return PythonInterface(
-            inputs, dict(task_interface.defaults), outputs, task_interface.output_tuple, ir
-        )
+        defaults = {**task_interface.defaults, **self.bound}  # bound inputs need no value
+        return PythonInterface(inputs, defaults, outputs, task_interface.output_tuple, ir)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -134,6 +137,30 @@ class MapTaskDefinition:
         )
         check_workflow(template)
         return template
+
+    @property
+    def template(self) -> WorkflowTemplate:
+        """The map as a workflow of its own (`slipstream run`): bound inputs are defaults."""
+        names = [
+            v.name for v in self.interface.ir.inputs if not v.has_default or v.name in self.bound
+        ]
+        template = self.workflow(names)
+        ctx = TransformContext()
+        inputs = []
+        for variable in template.interface.inputs:
+            if variable.name in self.bound:
+                py_type = self.interface.inputs[variable.name]
+                try:
+                    default = self.registry.to_literal(self.bound[variable.name], py_type, ctx)
+                except TypeTransformError as exc:
+                    raise DefinitionError(
+                        f"{self!r}: the value bound to {variable.name!r} cannot be stored as "
+                        f"a default: {exc}"
+                    ) from None
+                variable = msgspec.structs.replace(variable, default=default, has_default=True)
+            inputs.append(variable)
+        interface = msgspec.structs.replace(template.interface, inputs=tuple(inputs))
+        return msgspec.structs.replace(template, interface=interface)
 
     def __repr__(self) -> str:
         return f"<map_task {self.task.name}>"

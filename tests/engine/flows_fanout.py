@@ -156,3 +156,6 @@ def gated_branch(n: int, flag: str, counters: str) -> int:
         .else_()
         .then(gated(x=9, flag=flag, counters=counters))
     )
+
+
+tripled = map_task(functools.partial(gated, flag="", counters=""), concurrency=2)

@@ -281,3 +281,18 @@ def test_long_lists_offloaded_to_the_blob_store_map_too(
     record = _last_execution()
     node = next(n for n in _store().get_nodes(record.id) if n.node_id == "map-scale")
     assert '"uri"' in (node.outputs or "")  # the 300-item output list went to the blob store
+
+
+def test_a_module_level_map_task_runs_from_the_command_line(home: Path, tmp_path: Path) -> None:
+    from slipstream.cli.main import cli
+
+    runner = CliRunner()
+    helped = runner.invoke(cli, ["run", fanout_crash.FLOWS, "tripled", "--help"])
+    assert helped.exit_code == 0, helped.output
+    assert "--x" in helped.output and "list[int]" in helped.output
+    assert "--flag STR" in helped.output and 'str (default: "")' in helped.output
+    args = ["run", fanout_crash.FLOWS, "tripled", "--x", "[0, 1]", "--json"]
+    result = runner.invoke(cli, [*args, "--counters", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1].endswith('"outputs": {"o0": [0, 10]}}')
+    assert flows_fanout.count(tmp_path / "1") == 1
