@@ -101,11 +101,17 @@ class Progress(Observer):
         dashboard = info.get("dashboard", "")
         with self._lock:
             self._row(state.id, state).dashboard = dashboard
+        notice = info.get("notice", "")
+        if notice:  # e.g. the Dask plugin saying how it clamped the cluster to this machine
+            if self._display is not None:
+                self._display.console.print(f"{state.id}: {notice}")
+            else:
+                click.echo(f"[{self._elapsed()}] {state.id}: {notice}", err=True)
         if dashboard and not self.live:
-            click.echo(
-                f"[{time.monotonic() - self.started:7.2f}s] {state.id}: Dask dashboard {dashboard}",
-                err=True,
-            )
+            click.echo(f"[{self._elapsed()}] {state.id}: Dask dashboard {dashboard}", err=True)
+
+    def _elapsed(self) -> str:
+        return f"{time.monotonic() - self.started:7.2f}s"
 
     def execution_changed(self, run: Any) -> None:
         self.stop()
