@@ -71,6 +71,14 @@ def cached_square(x: int, counters: str) -> int:
     return x * x
 
 
+@task(cache=Cache(version="1", serialize=True))
+def serialized_square(x: int, counters: str) -> int:
+    """Identical items wait for the first to finish, then reuse its cached output."""
+    bump(Path(counters) / str(x))
+    time.sleep(0.3)
+    return x * x
+
+
 @task(timeout=1)
 def sleepy(seconds: float) -> float:
     time.sleep(seconds)

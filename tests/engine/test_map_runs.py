@@ -296,3 +296,11 @@ def test_a_module_level_map_task_runs_from_the_command_line(home: Path, tmp_path
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1].endswith('"outputs": {"o0": [0, 10]}}')
     assert flows_fanout.count(tmp_path / "1") == 1
+
+
+def test_identical_items_of_a_serialized_cache_run_once(home: Path, tmp_path: Path) -> None:
+    mapped = map_task(functools.partial(flows_fanout.serialized_square, counters=str(tmp_path)))
+    assert mapped(x=[3, 3, 3, 4]) == [9, 9, 9, 16]
+    assert [flows_fanout.count(tmp_path / str(i)) for i in (3, 4)] == [1, 1]
+    [node] = _store().get_nodes(_last_execution().id)
+    assert (node.info["cached"], node.info["succeeded"]) == (2, 4)
