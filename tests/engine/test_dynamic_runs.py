@@ -205,3 +205,21 @@ def test_a_dynamic_body_can_map_over_its_values(home: Path) -> None:
     nodes = _last_nodes()
     assert nodes["evens/map-square"].kind == "map"
     assert nodes["evens/map-square"].info["succeeded"] == 4
+
+
+def test_a_dynamic_body_can_branch_on_what_it_built(home: Path) -> None:
+    from slipstream import conditional, map_task
+
+    @task
+    def dec(x: int) -> int:
+        return x - 1
+
+    @dynamic
+    def pick(n: int) -> int:
+        summed = flows_fanout.total(xs=map_task(inc)(x=list(range(n))))
+        return conditional("big").if_(summed > 10).then(inc(x=summed)).else_().then(dec(x=summed))
+
+    assert pick(n=2) == 2
+    assert pick(n=5) == 16
+    nodes = _last_nodes()
+    assert (nodes["pick/big/inc"].phase, nodes["pick/big/dec"].phase) == ("SUCCEEDED", "SKIPPED")
