@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from slipstream.engine.cache import cache_key
-from slipstream.engine.kinds.map_items import PENDING, RUNNING, ItemTable
+from slipstream.engine.kinds.map_items import PENDING, RUNNING, WAITING, ItemTable
 from slipstream.engine.kinds.map_records import LEASE_SECONDS, ItemAttempt, MapBookkeeping
 from slipstream.engine.retry import decide
 from slipstream.errors import ExecutionError
@@ -176,6 +176,7 @@ class MapRun(MapBookkeeping):
                     key, self._owner(index), LEASE_SECONDS, time.time()
                 ):
                     heapq.heappush(self.retry_at, (time.monotonic() + 0.2, index))
+                    items.phase[index] = WAITING
                     return None
                 self.reserved[index] = key
         attempt = items.attempts[index] + 1
@@ -275,7 +276,7 @@ class MapRun(MapBookkeeping):
         counts[index] = min(255, counts[index] + 1)
         run.batch.attempts.append(self._record(item, AttemptPhase.FAILED, error))
         if decision.retry and not run._stopping:
-            items.phase[index] = PENDING
+            items.phase[index] = WAITING
             heapq.heappush(self.retry_at, (time.monotonic() + decision.delay, index))
             self._event(
                 item,

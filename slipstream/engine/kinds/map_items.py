@@ -19,6 +19,7 @@ from slipstream.errors import ExecutionError
 from slipstream.ir import Literal, LiteralMap, LiteralType, TypedInterface, decode, encode
 
 PENDING, RUNNING, SUCCEEDED, CACHED, FAILED = 0, 1, 2, 3, 4
+WAITING = 5  # to start again later (a retry's backoff, a serialized cache's lock): not pending
 ERROR_SAMPLES = 5
 
 
