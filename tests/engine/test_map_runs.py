@@ -304,3 +304,32 @@ def test_identical_items_of_a_serialized_cache_run_once(home: Path, tmp_path: Pa
     assert [flows_fanout.count(tmp_path / str(i)) for i in (3, 4)] == [1, 1]
     [node] = _store().get_nodes(_last_execution().id)
     assert (node.info["cached"], node.info["succeeded"]) == (2, 4)
+
+
+def test_items_lost_with_the_engine_run_again_once_on_resume(home: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    flag, counters = tmp_path / "flag", tmp_path / "counters"
+    counters.mkdir()
+    args = ["--xs", "[0, 1, 2, 3]", "--flag", str(flag), "--counters", str(counters)]
+    process = fanout_crash.start("gated_map", *args, "--isolate")
+    fanout_crash.wait_until(lambda: (counters / "3").exists(), "every item to start")
+    execution = fanout_crash.only_execution()
+
+    def waiting_attempts() -> list[Any]:
+        attempts = _store().get_attempts(execution)
+        return [a for a in attempts if a.phase == "RUNNING" and a.handle.get("pid")]
+
+    fanout_crash.wait_until(lambda: len(waiting_attempts()) == 2, "the waiting items' records")
+    fanout_crash.kill(process)
+    for attempt in waiting_attempts():  # the items die with their engine (a lost machine)
+        os.killpg(attempt.handle["pid"], signal.SIGKILL)
+    flag.write_text("go")
+    result = fanout_crash.resume(execution)
+    assert result["outputs"] == {"o0": [0, 10, 20, 30]}
+    assert [flows_fanout.count(counters / str(i)) for i in (2, 3)] == [2, 2]
+    lost = {(a.node_id, a.attempt): a for a in _store().get_attempts(execution)}
+    for index in (2, 3):
+        first = lost[(f"map-gated/{index}", 1)]
+        assert first.phase == "FAILED" and "AttemptLost" in (first.error or "")
