@@ -63,15 +63,36 @@ def _claim_process() -> Iterator[None]:
             _owners.remove(me)
 
 
+class _OnCluster:
+    """dask's `scheduler` setting during a task: plain dask.compute runs on the task's cluster.
+
+    Without it, dask.compute before any Client() exists runs on local threads. A Client the
+    user made (to this cluster or another) still wins; else it connects on first use.
+    Picklable: Nannies started later (adaptive scaling) hand dask's config to their workers.
+    """
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def __call__(self, graph: Any, keys: Any, **kwargs: Any) -> Any:
+        from distributed import get_client
+
+        try:
+            client = get_client()  # the worker's own, or the current default Client
+        except ValueError:
+            client = get_client(self.address)
+        return client.get(graph, keys, **kwargs)
+
+
 @contextlib.contextmanager
 def _pointed_at(address: str) -> Iterator[None]:
-    """Plain Client() (no address) and get_client() connect to `address` while open."""
+    """Plain Client() (no address), get_client() and dask.compute use `address` while open."""
     import dask
 
     previous = os.environ.get(ADDRESS_ENV)
     os.environ[ADDRESS_ENV] = address
     try:
-        with dask.config.set({"scheduler-address": address}):
+        with dask.config.set({"scheduler-address": address, "scheduler": _OnCluster(address)}):
             yield
     finally:
         if previous is None:
