@@ -214,8 +214,9 @@ def show(execution_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def resume(execution_id: str, as_json: bool) -> None:
     """Finish an execution whose engine died; nothing that succeeded runs again."""
-    engine = make_engine()
-    record = _require(engine, execution_id)
+    record = _require(make_engine(), execution_id)
+    # Resume where it ran: an execution started with --isolate keeps its runner.
+    engine = make_engine(record.options.get("runner") or None)
     progress = Progress()
     engine.observer = progress
     started = time.monotonic()

@@ -60,22 +60,36 @@ def task_as_workflow(task: TaskTemplate) -> WorkflowTemplate:
     """A one-node workflow running `task`, so a task runs like any workflow."""
     node_id = task.name.rsplit(".", 1)[-1].replace("_", "-")
     node = Node(
-        id=node_id, kind="task", target=task.name,
+        id=node_id,
+        kind="task",
+        target=task.name,
         inputs={v.name: Binding(kind="input", name=v.name) for v in task.interface.inputs},
     )
     return WorkflowTemplate(
-        name=task.name, interface=task.interface, nodes=(node,),
-        outputs={v.name: Binding(kind="promise", node=node_id, name=v.name)
-                 for v in task.interface.outputs},
-        tasks={task.name: task}, source_file=task.source_file,
+        name=task.name,
+        interface=task.interface,
+        nodes=(node,),
+        outputs={
+            v.name: Binding(kind="promise", node=node_id, name=v.name)
+            for v in task.interface.outputs
+        },
+        tasks={task.name: task},
+        source_file=task.source_file,
     )
 
 
 class Engine:
     """One per process and settings; runs any number of executions, one thread each."""
 
-    def __init__(self, settings: Settings, store: Any, blobs: Any, *,
-                 plugins: PluginRegistry | None = None, observer: Observer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Any,
+        blobs: Any,
+        *,
+        plugins: PluginRegistry | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.blobs = blobs
@@ -106,28 +120,36 @@ class Engine:
         if kind == "inprocess":
             from slipstream.runners.inprocess import InProcessRunner
 
-            runner = InProcessRunner(self.blobs, self.resolve_task,
-                                     max_workers=self.settings.max_parallelism,
-                                     offload_threshold=self.settings.offload_threshold)
+            runner = InProcessRunner(
+                self.blobs,
+                self.resolve_task,
+                max_workers=self.settings.max_parallelism,
+                offload_threshold=self.settings.offload_threshold,
+            )
         elif kind == "process":
             from slipstream.runners.process import ProcessRunner
 
-            env = {"SLIPSTREAM_HOME": str(self.settings.home_path),
-                   "SLIPSTREAM_OFFLOAD_THRESHOLD": str(self.settings.offload_threshold)}
+            env = {
+                "SLIPSTREAM_HOME": str(self.settings.home_path),
+                "SLIPSTREAM_OFFLOAD_THRESHOLD": str(self.settings.offload_threshold),
+            }
             runner = ProcessRunner(self.blobs, warm=self.settings.warm_processes, env=env)
         elif kind == "kubernetes":
             from slipstream.runners.kubernetes import KubernetesRunner
 
             runner = KubernetesRunner(self.settings, self.blobs, plugins=self.plugins)
         else:
-            raise ExecutionError(f"unknown runner {kind!r} (expected inprocess, process or kubernetes)")
+            raise ExecutionError(
+                f"unknown runner {kind!r} (expected inprocess, process or kubernetes)"
+            )
         self._runners[kind] = runner
         return runner
 
     def warm_up(self, entities: dict[str, Any], source_root: str) -> None:
         """Let out-of-process attempts start with the user's modules already imported."""
-        modules = sorted({e.template.function.split(":")[0] for e in entities.values()
-                          if e.kind == "task"})
+        modules = sorted(
+            {e.template.function.split(":")[0] for e in entities.values() if e.kind == "task"}
+        )
         if self.settings.runner in ("inprocess", "process") and self.settings.warm_processes:
             runner = self.runner("process")
             warm_up = getattr(runner, "warm_up", None)
@@ -146,10 +168,17 @@ class Engine:
         self._runners.clear()
 
     # -- executions ------------------------------------------------------------------------------
-    def execute(self, template: WorkflowTemplate | TaskTemplate, inputs: LiteralMap, *,
-                input_values: dict[str, Any] | None = None, source_root: str = "",
-                entities: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
-                execution_id: str | None = None) -> ExecutionOutcome:
+    def execute(
+        self,
+        template: WorkflowTemplate | TaskTemplate,
+        inputs: LiteralMap,
+        *,
+        input_values: dict[str, Any] | None = None,
+        source_root: str = "",
+        entities: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        execution_id: str | None = None,
+    ) -> ExecutionOutcome:
         kind = "task" if isinstance(template, TaskTemplate) else "workflow"
         workflow = task_as_workflow(template) if isinstance(template, TaskTemplate) else template
         options = dict(options or {})
@@ -160,11 +189,17 @@ class Engine:
             options["bundle_uri"] = upload_bundle(self.blobs, source_root)
         now = time.time()
         record = ExecutionRecord(
-            id=execution_id or new_execution_id(), name=workflow.name, kind=kind,
-            phase=ExecutionPhase.RUNNING.value, template=dumps(workflow),
+            id=execution_id or new_execution_id(),
+            name=workflow.name,
+            kind=kind,
+            phase=ExecutionPhase.RUNNING.value,
+            template=dumps(workflow),
             inputs=dumps(LiteralMapDocument(literals=inputs)),
             options={"source_root": source_root, "runner": self.settings.runner, **options},
-            created_at=now, started_at=now, engine_pid=os.getpid(), engine_heartbeat=now,
+            created_at=now,
+            started_at=now,
+            engine_pid=os.getpid(),
+            engine_heartbeat=now,
         )
         if entities:
             self.entities.update(entities)
@@ -173,8 +208,13 @@ class Engine:
         run = ExecutionRun(self, record, scope)
         nodes = run.add_scope(scope, "", {})
         self.store.create_execution(record, nodes)
-        self.store.write(WriteBatch(events=[EventRecord(
-            execution_id=record.id, phase=ExecutionPhase.RUNNING.value, at=now)]))
+        self.store.write(
+            WriteBatch(
+                events=[
+                    EventRecord(execution_id=record.id, phase=ExecutionPhase.RUNNING.value, at=now)
+                ]
+            )
+        )
         return self._drive(run)
 
     def _drive(self, run: ExecutionRun) -> ExecutionOutcome:
@@ -183,10 +223,13 @@ class Engine:
         record = run.record
         failed = run.failure[0].id if run.failure else ""
         return ExecutionOutcome(
-            execution_id=record.id, phase=ExecutionPhase(record.phase),
-            outputs=run.outputs or {}, output_values=run.output_values,
+            execution_id=record.id,
+            phase=ExecutionPhase(record.phase),
+            outputs=run.outputs or {},
+            output_values=run.output_values,
             error=decode(record.error, ErrorDocument) if record.error else None,
-            exception=run.exception, failed_node=failed,
+            exception=run.exception,
+            failed_node=failed,
         )
 
     def owner_alive(self, record: ExecutionRecord) -> bool:
@@ -233,7 +276,9 @@ class Engine:
             else:
                 self._readopt(run, state)
         run.batch.execution = record
-        run.batch.events.append(EventRecord(execution_id=record.id, phase="RESUMED", at=time.time()))
+        run.batch.events.append(
+            EventRecord(execution_id=record.id, phase="RESUMED", at=time.time())
+        )
         run.flush()
         return self._drive(run)
 
@@ -249,8 +294,9 @@ class Engine:
             if template is None:
                 continue
             inputs, values = resolve_inputs(state.node, state.scope, run.states)
-            scope = Scope(template=template, prefix=state.id + "/", inputs=inputs,
-                          input_values=values or {})
+            scope = Scope(
+                template=template, prefix=state.id + "/", inputs=inputs, input_values=values or {}
+            )
             state.child_scope = scope
             run.batch.nodes.extend(run.add_scope(scope, state.id, records))
             if not state.children:
@@ -268,8 +314,12 @@ class Engine:
         runner = self.runner(last.runner) if last.runner else None
         inputs, _ = resolve_inputs(state.node, state.scope, run.states)
         spec = AttemptSpec(
-            execution_id=run.record.id, node_id=state.id, attempt=last.attempt, task=state.task,
-            inputs=inputs, output_prefix=last.output_prefix,
+            execution_id=run.record.id,
+            node_id=state.id,
+            attempt=last.attempt,
+            task=state.task,
+            inputs=inputs,
+            output_prefix=last.output_prefix,
             source_root=run.record.options.get("source_root", ""),
         )
         handle = AttemptHandle(runner=last.runner, ref=last.handle)
@@ -281,20 +331,31 @@ class Engine:
             run.running += 1
             if state.task.timeout_seconds is not None:
                 elapsed = time.time() - last.started_at
-                state.deadline = time.monotonic() + max(0.0, state.task.timeout_seconds - elapsed)
+                run.set_deadline(
+                    state, time.monotonic() + max(0.0, state.task.timeout_seconds - elapsed)
+                )
             return
         state.runner = runner
-        run._failed_attempt(state, ErrorDocument(
-            kind=ErrorKind.SYSTEM.value, recoverable=True, type="slipstream.AttemptLost",
-            message=f"attempt {last.attempt} was lost with the engine that ran it",
-        ), None)
+        run._failed_attempt(
+            state,
+            ErrorDocument(
+                kind=ErrorKind.SYSTEM.value,
+                recoverable=True,
+                type="slipstream.AttemptLost",
+                message=f"attempt {last.attempt} was lost with the engine that ran it",
+            ),
+            None,
+        )
 
     def attempt_logs(self, attempt: AttemptRecord) -> str | None:
         """The logs an attempt kept: its process output, then Dask scheduler/worker logs."""
         if attempt.runner == "kubernetes":
             runner: Any = self.runner("kubernetes")
-            return str(runner.logs(AttemptHandle(runner=attempt.runner, ref=attempt.handle),
-                                   attempt.output_prefix))
+            return str(
+                runner.logs(
+                    AttemptHandle(runner=attempt.runner, ref=attempt.handle), attempt.output_prefix
+                )
+            )
         parts = []
         for name in ("attempt.log", "dask-scheduler.log", "dask-workers.log"):
             uri = f"{attempt.output_prefix}/{name}"
@@ -329,20 +390,33 @@ class Engine:
         batch = WriteBatch()
         for attempt in self.store.get_attempts(record.id):
             if attempt.phase == AttemptPhase.RUNNING.value and attempt.handle and attempt.runner:
-                self.runner(attempt.runner).cancel(AttemptHandle(runner=attempt.runner,
-                                                                 ref=attempt.handle))
+                self.runner(attempt.runner).cancel(
+                    AttemptHandle(runner=attempt.runner, ref=attempt.handle)
+                )
                 attempt.phase, attempt.ended_at = AttemptPhase.ABORTED.value, now
                 batch.attempts.append(attempt)
         for node in self.store.get_nodes(record.id):
             if not NodePhase(node.phase).terminal:
                 node.phase, node.ended_at = NodePhase.ABORTED.value, now
                 batch.nodes.append(node)
-                batch.events.append(EventRecord(execution_id=record.id, node_id=node.node_id,
-                                                phase=NodePhase.ABORTED.value, at=now,
-                                                message="aborted on request"))
+                batch.events.append(
+                    EventRecord(
+                        execution_id=record.id,
+                        node_id=node.node_id,
+                        phase=NodePhase.ABORTED.value,
+                        at=now,
+                        message="aborted on request",
+                    )
+                )
         record.phase, record.ended_at = ExecutionPhase.ABORTED.value, now
-        record.error = dumps(ErrorDocument(kind=ErrorKind.SYSTEM.value, recoverable=False,
-                                           type="slipstream.Aborted", message="aborted on request"))
+        record.error = dumps(
+            ErrorDocument(
+                kind=ErrorKind.SYSTEM.value,
+                recoverable=False,
+                type="slipstream.Aborted",
+                message="aborted on request",
+            )
+        )
         batch.execution = record
         batch.events.append(EventRecord(execution_id=record.id, phase=record.phase, at=now))
         self.store.write(batch)

@@ -43,8 +43,13 @@ RESERVATION_LEASE_SECONDS = 30.0
 class ExecutionRun:
     """Drives one execution to a terminal phase. Not thread-safe: one thread runs it."""
 
-    def __init__(self, engine: Engine, record: ExecutionRecord, scope: Scope,
-                 entities: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        record: ExecutionRecord,
+        scope: Scope,
+        entities: dict[str, Any] | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = engine.settings
         self.record = record
@@ -64,9 +69,18 @@ class ExecutionRun:
         self._last_heartbeat = 0.0
         self._aborting = ""
         self.unfinished = 0  # nodes not yet in a terminal phase: the loop ends at zero
+        self.deadlines: dict[str, float] = {}  # node id -> monotonic time its attempt times out
         # Node id -> the object running attempts of its own under "<id>/..." (map nodes):
         # it gets their results through handle(kind, spec, payload) and stops them on abort().
         self.owners: dict[str, Any] = {}
+
+    def set_deadline(self, state: NodeState, when: float | None) -> None:
+        """When the running attempt of `state` times out (None: it does not)."""
+        state.deadline = when
+        if when is None:
+            self.deadlines.pop(state.id, None)
+        else:
+            self.deadlines[state.id] = when
 
     # -- runner callbacks (any thread) --------------------------------------------------------
     def attempt_info(self, spec: AttemptSpec, info: dict[str, Any]) -> None:
@@ -76,7 +90,9 @@ class ExecutionRun:
         self.inbox.put(("done", spec, result))
 
     # -- building the graph --------------------------------------------------------------------
-    def add_scope(self, scope: Scope, parent: str, records: dict[str, NodeRecord]) -> list[NodeRecord]:
+    def add_scope(
+        self, scope: Scope, parent: str, records: dict[str, NodeRecord]
+    ) -> list[NodeRecord]:
         """Create the states of a workflow body's nodes; returns the records that are new."""
         created: list[NodeRecord] = []
         ids = {node.id for node in scope.template.nodes}
@@ -85,8 +101,11 @@ class ExecutionRun:
             record = records.get(full)
             if record is None:
                 record = NodeRecord(
-                    execution_id=self.record.id, node_id=full, parent_id=parent,
-                    kind=node.kind, target=node.target,
+                    execution_id=self.record.id,
+                    node_id=full,
+                    parent_id=parent,
+                    kind=node.kind,
+                    target=node.target,
                 )
                 created.append(record)
             state = NodeState(id=full, node=node, scope=scope, record=record)
@@ -155,9 +174,8 @@ class ExecutionRun:
         wake = now + ABORT_POLL_SECONDS
         if self.delayed:
             wake = min(wake, self.delayed[0][0])
-        for state in self.states.values():
-            if state.deadline is not None:
-                wake = min(wake, state.deadline)
+        if self.deadlines:
+            wake = min(wake, min(self.deadlines.values()))
         return max(0.0, wake - now)
 
     def _housekeeping(self) -> None:
@@ -166,8 +184,9 @@ class ExecutionRun:
             _, node_id = heapq.heappop(self.delayed)
             if self.states[node_id].phase == NodePhase.RUNNING and not self._stopping:
                 self.ready.append(node_id)
-        for state in list(self.states.values()):
-            if state.deadline is not None and now >= state.deadline and state.handle:
+        for node_id, deadline in list(self.deadlines.items()):
+            state = self.states[node_id]
+            if now >= deadline and state.handle:
                 self._time_out(state)
         if now - self._last_abort_poll >= ABORT_POLL_SECONDS:
             self._last_abort_poll = now
@@ -238,19 +257,31 @@ class ExecutionRun:
         prefix = self.engine.blobs.attempt_prefix(self.record.id, state.id, attempt)
         last_system_try = state.record.system_attempts >= self.settings.system_retries
         spec = AttemptSpec(
-            execution_id=self.record.id, node_id=state.id, attempt=attempt, task=task,
-            inputs=inputs, output_prefix=prefix, source_root=self.record.options.get(
-                "source_root", ""), on_demand=task.interruptible and last_system_try,
-            bundle_uri=self.record.options.get("bundle_uri", ""), input_values=values,
+            execution_id=self.record.id,
+            node_id=state.id,
+            attempt=attempt,
+            task=task,
+            inputs=inputs,
+            output_prefix=prefix,
+            source_root=self.record.options.get("source_root", ""),
+            on_demand=task.interruptible and last_system_try,
+            bundle_uri=self.record.options.get("bundle_uri", ""),
+            input_values=values,
         )
         runner = self.engine.runner_for(task)
         state.runner = runner
         state.attempt_started = time.time()
-        self.batch.attempts.append(AttemptRecord(
-            execution_id=self.record.id, node_id=state.id, attempt=attempt,
-            phase=AttemptPhase.RUNNING.value, runner=runner.name, output_prefix=prefix,
-            started_at=state.attempt_started,
-        ))
+        self.batch.attempts.append(
+            AttemptRecord(
+                execution_id=self.record.id,
+                node_id=state.id,
+                attempt=attempt,
+                phase=AttemptPhase.RUNNING.value,
+                runner=runner.name,
+                output_prefix=prefix,
+                started_at=state.attempt_started,
+            )
+        )
         self._event(state, "ATTEMPT", attempt, f"attempt {attempt} on {runner.name}")
         self.batch.nodes.append(state.record)
         return spec
@@ -266,13 +297,17 @@ class ExecutionRun:
             state.handle = state.runner.launch(spec, self)
         except Exception as exc:
             state.handle = AttemptHandle(runner=state.runner.name)
-            self.attempt_done(spec, AttemptResult(
-                AttemptPhase.FAILED, error=_system_error(f"launch failed: {type(exc).__name__}: {exc}")
-            ))
+            self.attempt_done(
+                spec,
+                AttemptResult(
+                    AttemptPhase.FAILED,
+                    error=_system_error(f"launch failed: {type(exc).__name__}: {exc}"),
+                ),
+            )
             return
         assert state.task is not None
         if state.task.timeout_seconds is not None:
-            state.deadline = time.monotonic() + state.task.timeout_seconds
+            self.set_deadline(state, time.monotonic() + state.task.timeout_seconds)
         if state.handle.ref and state.runner.name != "inprocess":
             self.batch.attempts.append(self._attempt_record(state, AttemptPhase.RUNNING))
         self.engine.observer.node_changed(self, state)
@@ -303,12 +338,14 @@ class ExecutionRun:
         entry = store.cache_get(state.cache_key, time.time())
         if entry is not None:
             state.record.cached = True
-            self._succeed(state, decode(entry.outputs, LiteralMapDocument).literals, None,
-                          message="cache hit")
+            self._succeed(
+                state, decode(entry.outputs, LiteralMapDocument).literals, None, message="cache hit"
+            )
             return True
         if task.cache.serialize and not state.holds_reservation:
-            if store.cache_reserve(state.cache_key, self._owner(state),
-                                   RESERVATION_LEASE_SECONDS, time.time()):
+            if store.cache_reserve(
+                state.cache_key, self._owner(state), RESERVATION_LEASE_SECONDS, time.time()
+            ):
                 state.holds_reservation = True
             else:
                 heapq.heappush(self.delayed, (time.monotonic() + 0.2, state.id))
@@ -318,13 +355,15 @@ class ExecutionRun:
     def _owner(self, state: NodeState) -> str:
         return f"{self.record.id}/{state.id}"
 
-    def _expand_workflow(self, state: NodeState, inputs: LiteralMap,
-                         values: dict[str, Any] | None) -> None:
+    def _expand_workflow(
+        self, state: NodeState, inputs: LiteralMap, values: dict[str, Any] | None
+    ) -> None:
         template = state.scope.template.workflows[state.node.target]
         self.expand(state, template, inputs, values or {})
 
-    def expand(self, state: NodeState, template: Any, inputs: LiteralMap,
-               values: dict[str, Any]) -> None:
+    def expand(
+        self, state: NodeState, template: Any, inputs: LiteralMap, values: dict[str, Any]
+    ) -> None:
         """Run a workflow body as the children of `state` (sub-workflows, dynamic nodes)."""
         scope = Scope(template=template, prefix=state.id + "/", inputs=inputs, input_values=values)
         state.child_scope = scope
@@ -347,13 +386,15 @@ class ExecutionRun:
         if kind == "info":
             state.record.info.update(payload)
             self.batch.nodes.append(state.record)
-            self.batch.attempts.append(self._attempt_record(state, AttemptPhase.RUNNING, info=payload))
+            self.batch.attempts.append(
+                self._attempt_record(state, AttemptPhase.RUNNING, info=payload)
+            )
             self._event(state, "INFO", spec.attempt, dumps(payload))
             self.engine.observer.node_info(self, state, payload)
             return
         result: AttemptResult = payload
         self.running -= 1
-        state.deadline = None
+        self.set_deadline(state, None)
         state.handle = None
         self.batch.attempts.append(self._attempt_record(state, result.phase, result.error))
         if result.phase == AttemptPhase.SUCCEEDED and result.workflow is not None:
@@ -369,23 +410,31 @@ class ExecutionRun:
         error = result.error or _system_error("the attempt failed without an error document")
         self._failed_attempt(state, error, result.exception)
 
-    def _failed_attempt(self, state: NodeState, error: ErrorDocument,
-                        exception: BaseException | None) -> None:
+    def _failed_attempt(
+        self, state: NodeState, error: ErrorDocument, exception: BaseException | None
+    ) -> None:
         assert state.task is not None
         record = state.record
         decision = decide(
-            error, user_failures=record.user_attempts, system_failures=record.system_attempts,
-            user_retries=state.task.retries, system_retries=self.settings.system_retries,
-            backoff=self.settings.retry_backoff, backoff_max=self.settings.retry_backoff_max,
+            error,
+            user_failures=record.user_attempts,
+            system_failures=record.system_attempts,
+            user_retries=state.task.retries,
+            system_retries=self.settings.system_retries,
+            backoff=self.settings.retry_backoff,
+            backoff_max=self.settings.retry_backoff_max,
         )
         if decision.budget == "system":
             record.system_attempts += 1
         else:
             record.user_attempts += 1
         if decision.retry and not self._stopping:
-            self._event(state, "RETRYING", record.attempts,
-                        f"{error.type}: {error.message} ({decision.budget} retry in "
-                        f"{decision.delay:.2f}s)")
+            self._event(
+                state,
+                "RETRYING",
+                record.attempts,
+                f"{error.type}: {error.message} ({decision.budget} retry in {decision.delay:.2f}s)",
+            )
             self.batch.nodes.append(record)
             heapq.heappush(self.delayed, (time.monotonic() + decision.delay, state.id))
             self.engine.observer.node_changed(self, state)
@@ -394,8 +443,13 @@ class ExecutionRun:
         self.exception = exception
         self._fail(state, error)
 
-    def _succeed(self, state: NodeState, outputs: LiteralMap,
-                 values: dict[str, Any] | None, message: str = "") -> None:
+    def _succeed(
+        self,
+        state: NodeState,
+        outputs: LiteralMap,
+        values: dict[str, Any] | None,
+        message: str = "",
+    ) -> None:
         self._release(state)
         state.outputs = outputs
         state.output_values = values
@@ -437,12 +491,18 @@ class ExecutionRun:
             return
         now = time.time()
         ttl = task.cache.ttl_seconds
-        self.batch.cache_entries.append(CacheEntry(
-            key=state.cache_key, task_name=task.name, cache_version=cache_version(task),
-            outputs=dumps(LiteralMapDocument(literals=outputs)), created_at=now,
-            expires_at=None if ttl is None else now + ttl, execution_id=self.record.id,
-            node_id=state.id,
-        ))
+        self.batch.cache_entries.append(
+            CacheEntry(
+                key=state.cache_key,
+                task_name=task.name,
+                cache_version=cache_version(task),
+                outputs=dumps(LiteralMapDocument(literals=outputs)),
+                created_at=now,
+                expires_at=None if ttl is None else now + ttl,
+                execution_id=self.record.id,
+                node_id=state.id,
+            )
+        )
 
     def _release(self, state: NodeState) -> None:
         if state.holds_reservation:
@@ -468,12 +528,15 @@ class ExecutionRun:
         threading.Thread(target=runner.cancel, args=(handle,), daemon=True).start()
         seconds = state.task.timeout_seconds
         error = ErrorDocument(
-            kind=ErrorKind.USER.value, recoverable=True, type="slipstream.errors.TaskTimeoutError",
+            kind=ErrorKind.USER.value,
+            recoverable=True,
+            type="slipstream.errors.TaskTimeoutError",
             message=f"task {state.task.name!r} timed out after {seconds:g} s (attempt "
-                    f"{state.record.attempts}) and was stopped", timed_out=True,
+            f"{state.record.attempts}) and was stopped",
+            timed_out=True,
         )
         self.running -= 1
-        state.deadline = None
+        self.set_deadline(state, None)
         state.handle = None
         self.batch.attempts.append(self._attempt_record(state, AttemptPhase.FAILED, error))
         self._failed_attempt(state, error, None)
@@ -496,7 +559,7 @@ class ExecutionRun:
                 state.handle = None
                 self.running -= 1
             self._release(state)
-            state.deadline = None
+            self.set_deadline(state, None)
             self._set_phase(state, NodePhase.ABORTED, reason or "another node failed")
         self.running = max(self.running, 0)
 
@@ -516,21 +579,35 @@ class ExecutionRun:
         self.engine.observer.node_changed(self, state)
 
     def _event(self, state: NodeState, phase: str, attempt: int, message: str) -> None:
-        self.batch.events.append(EventRecord(
-            execution_id=self.record.id, node_id=state.id, attempt=attempt, phase=phase,
-            at=time.time(), message=message,
-        ))
+        self.batch.events.append(
+            EventRecord(
+                execution_id=self.record.id,
+                node_id=state.id,
+                attempt=attempt,
+                phase=phase,
+                at=time.time(),
+                message=message,
+            )
+        )
 
-    def _attempt_record(self, state: NodeState, phase: AttemptPhase,
-                        error: ErrorDocument | None = None,
-                        info: dict[str, Any] | None = None) -> AttemptRecord:
+    def _attempt_record(
+        self,
+        state: NodeState,
+        phase: AttemptPhase,
+        error: ErrorDocument | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> AttemptRecord:
         attempt = state.record.attempts
         return AttemptRecord(
-            execution_id=self.record.id, node_id=state.id, attempt=attempt, phase=phase.value,
+            execution_id=self.record.id,
+            node_id=state.id,
+            attempt=attempt,
+            phase=phase.value,
             runner=state.runner.name if state.runner else "",
             handle=dict(state.handle.ref) if state.handle else {},
             output_prefix=self.engine.blobs.attempt_prefix(self.record.id, state.id, attempt),
-            error=dumps(error) if error else None, info=dict(info or state.record.info),
+            error=dumps(error) if error else None,
+            info=dict(info or state.record.info),
             started_at=state.attempt_started,
             ended_at=None if phase == AttemptPhase.RUNNING else time.time(),
         )
@@ -551,8 +628,14 @@ class ExecutionRun:
             record.options = {**record.options, "failed_node": state.id}
         elif self._aborting:
             record.phase = ExecutionPhase.ABORTED.value
-            record.error = dumps(ErrorDocument(kind=ErrorKind.SYSTEM.value, recoverable=False,
-                                               type="slipstream.Aborted", message=self._aborting))
+            record.error = dumps(
+                ErrorDocument(
+                    kind=ErrorKind.SYSTEM.value,
+                    recoverable=False,
+                    type="slipstream.Aborted",
+                    message=self._aborting,
+                )
+            )
         else:
             outputs: LiteralMap = {}
             values: dict[str, Any] = {}
@@ -570,6 +653,9 @@ class ExecutionRun:
 
 
 def _system_error(message: str) -> ErrorDocument:
-    return ErrorDocument(kind=ErrorKind.SYSTEM.value, recoverable=True,
-                         type="slipstream.SystemError", message=message)
-
+    return ErrorDocument(
+        kind=ErrorKind.SYSTEM.value,
+        recoverable=True,
+        type="slipstream.SystemError",
+        message=message,
+    )
