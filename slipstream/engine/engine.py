@@ -1,4 +1,4 @@
-"""The Engine: starts, resumes and aborts executions, choosing a runner per attempt; used by CLI and SDK calls."""
+"""The Engine: starts, resumes and aborts executions, choosing a runner for each attempt."""
 
 from __future__ import annotations
 

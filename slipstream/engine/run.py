@@ -1,14 +1,14 @@
-"""The run loop of one execution: launches ready nodes, handles attempt results, retries, timeouts."""
+"""The run loop of one execution: launches ready nodes, handles results, retries, timeouts."""
 
 from __future__ import annotations
 
 import heapq
-from collections import deque
 import logging
 import os
 import queue
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -167,9 +167,13 @@ class ExecutionRun:
             self._handle(item)
 
     def _next_wakeup(self) -> float:
-        if self.ready and self.failure is None and not self._aborting:
-            if self.running < self.settings.max_parallelism:
-                return 0.0
+        if (
+            self.ready
+            and self.failure is None
+            and not self._aborting
+            and self.running < self.settings.max_parallelism
+        ):
+            return 0.0
         now = time.monotonic()
         wake = now + ABORT_POLL_SECONDS
         if self.delayed:
@@ -249,9 +253,12 @@ class ExecutionRun:
             return None
         task = state.task or self._effective_task(state)
         state.task = task
-        if task.cache is not None and not state.record.attempts:
-            if self._try_cache(state, task, inputs):
-                return None
+        if (
+            task.cache is not None
+            and not state.record.attempts
+            and self._try_cache(state, task, inputs)
+        ):
+            return None
         state.record.attempts += 1
         attempt = state.record.attempts
         prefix = self.engine.blobs.attempt_prefix(self.record.id, state.id, attempt)
