@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import threading
 import time
@@ -528,19 +529,17 @@ class KubernetesRunner(Runner):
             tracked.started = True
             tracked.events.attempt_info(tracked.spec, info)
 
-    async def _report_runtime(self, tracked: Tracked) -> None:
+    async def _report_runtime(self, tracked: Tracked, ending: bool = False) -> None:
         """Forward what the attempt reported about itself (e.g. its Dask dashboard)."""
         uri = f"{tracked.prefix}/runtime.json"
         if not await asyncio.to_thread(self.blobs.exists, uri):
             return
-        import json
-
         try:
             info = json.loads(await asyncio.to_thread(self.blobs.read_bytes, uri))
         except ValueError:
             return  # half-written: read it on the next tick
-        tracked.runtime_reported = True
-        if not tracked.finishing:
+        if ending or not (tracked.finishing or tracked.runtime_reported):
+            tracked.runtime_reported = True
             tracked.events.attempt_info(tracked.spec, info)
 
     # ---- in the loop: ending an attempt ------------------------------------------------
@@ -570,8 +569,14 @@ class KubernetesRunner(Runner):
             log.warning("could not delete %s %s: %s", tracked.kind, tracked.name, exc)
         if self._tracked.get(tracked.key) is tracked:
             del self._tracked[tracked.key]
-        if not tracked.cancelled:
-            tracked.events.attempt_done(tracked.spec, result)
+        if tracked.cancelled:
+            return
+        if not tracked.runtime_reported:  # it ended before a tick read what it reported
+            try:
+                await self._report_runtime(tracked, ending=True)
+            except Exception as exc:
+                log.warning("could not read what %s reported: %s", tracked.name, exc)
+        tracked.events.attempt_done(tracked.spec, result)
 
     async def _outcome(self, tracked: Tracked, failure: Observation | None) -> AttemptResult:
         client = await self._api()
