@@ -1,0 +1,106 @@
+"""Tasks and workflows Kubernetes runner tests run as Pods and DaskJobs (shipped in a bundle)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from slipstream import Resources, task, workflow
+from slipstream.dask import Dask, Scheduler, WorkerGroup
+
+
+def _wait_for(path: str, seconds: float = 120.0) -> None:
+    print(f"waiting for {path}", flush=True)
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+@task(
+    requests=Resources(cpu="100m", mem="64Mi"),
+    limits=Resources(mem="256Mi"),
+    environment={"GREETING": "hello from the pod"},
+)
+def add(a: int, b: int) -> int:
+    print(f"{os.environ['GREETING']}: adding {a} and {b}", flush=True)
+    return a + b
+
+
+@task(retries=2)
+def explode(message: str) -> int:
+    raise ValueError(message)
+
+
+@task
+def wait_for(path: str) -> str:
+    _wait_for(path)
+    return "done"
+
+
+@task(timeout=1.5)
+def overstays(path: str) -> str:
+    _wait_for(path)
+    return "too late"
+
+
+@task(interruptible=True)
+def spot_wait(path: str) -> str:
+    _wait_for(path)
+    return "survived"
+
+
+@task(image="registry.example.com/slipstream/missing:missing")
+def unpullable() -> int:
+    return 1
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+@task(
+    task_config=Dask(
+        scheduler=Scheduler(requests=Resources(cpu="1")),
+        workers=WorkerGroup(number_of_workers=1, limits=Resources(cpu="1", mem="1Gi")),
+    )
+)
+def dask_squares(n: int) -> int:
+    from distributed import Client
+
+    client = Client()
+    return int(sum(client.gather(client.map(_square, range(n)))))
+
+
+@task(task_config=Dask(workers=WorkerGroup(number_of_workers=1)), interruptible=True)
+def dask_wait(path: str) -> int:
+    from distributed import Client
+
+    _wait_for(path)
+    client = Client()
+    return int(client.submit(_square, 7).result())
+
+
+@task(task_config=Dask(workers=WorkerGroup(number_of_workers=1)), retries=1)
+def dask_flaky(folder: str) -> int:
+    """Waits for <folder>/<attempt>; fails as if it lost a worker if that file says "fail"."""
+    from distributed import Client
+
+    marker = os.path.join(folder, os.environ["SLIPSTREAM_ATTEMPT"])
+    _wait_for(marker)
+    with open(marker) as f:
+        if f.read() == "fail":
+            raise RuntimeError("lost a worker while computing")
+    return int(Client().submit(_square, 6).result())
+
+
+@task(task_config=Dask(workers=WorkerGroup(number_of_workers=1)), retries=1)
+def dask_explode(message: str) -> int:
+    raise RuntimeError(message)
+
+
+@workflow
+def pipeline(a: int, n: int) -> int:
+    total = add(a=a, b=n)
+    return dask_squares(n=total)

@@ -1,0 +1,102 @@
+"""`slipstream k8s render` and `slipstream k8s manifests`: YAML a cluster would accept."""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+
+import kubernetes_validate
+import pytest
+import yaml
+from click.testing import CliRunner
+from harness import validate_daskjob
+from runner_support import EXAMPLES, FLOWS, KUBERNETES_VERSIONS, env_of, validate_pod
+
+from slipstream.cli.main import cli
+from slipstream.runners.bundle import bundle_bytes
+
+
+@pytest.fixture
+def k8s_home(home: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    monkeypatch.setenv("SLIPSTREAM_IMAGE", "registry.example.com/team/app:7")
+    monkeypatch.setenv("SLIPSTREAM_NAMESPACE", "team-a")
+    return home
+
+
+def invoke(*args: str) -> list[dict]:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def test_manifests_print_namespace_account_and_rbac(k8s_home: pathlib.Path) -> None:
+    docs = invoke("k8s", "manifests", "--namespace", "team-b", "--service-account", "robot")
+    assert [d["kind"] for d in docs] == ["Namespace", "ServiceAccount", "Role", "RoleBinding"]
+    assert docs[0]["metadata"]["name"] == "team-b" and docs[1]["metadata"]["name"] == "robot"
+    assert all(d["metadata"].get("namespace") == "team-b" for d in docs[1:])
+    for doc in docs:
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(doc, desired_version=version, strict=True)
+    resources = {r for rule in docs[2]["rules"] for r in rule["resources"]}
+    assert {
+        "pods",
+        "pods/log",
+        "daskjobs",
+        "daskjobs/status",
+        "daskclusters",
+        "daskworkergroups",
+        "daskautoscalers",
+    } <= resources
+    bad = CliRunner().invoke(cli, ["k8s", "manifests", "--namespace", "Not Valid"])
+    assert bad.exit_code == 2 and "'Not Valid' is not a DNS-1123 label" in bad.output
+
+
+def test_render_a_task_prints_its_pod(k8s_home: pathlib.Path) -> None:
+    (pod,) = invoke(
+        "k8s", "render", str(FLOWS), "add", "--a", "1", "--b", "2", "--execution-id", "erender1"
+    )
+    validate_pod(pod)
+    assert pod["kind"] == "Pod" and pod["metadata"]["namespace"] == "team-a"
+    assert pod["metadata"]["name"].startswith("ss-erender1-add-1-")
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == "registry.example.com/team/app:7"
+    assert env_of(container)["GREETING"] == "hello from the pod"
+    # The same content-addressed bundle `run --backend kubernetes` would upload.
+    digest = hashlib.sha256(bundle_bytes(FLOWS.parent)).hexdigest()
+    assert container["command"][-1].endswith(f"/bundles/{digest}.tar.gz")
+
+
+def test_render_a_dask_task_and_a_workflow(k8s_home: pathlib.Path) -> None:
+    (job,) = invoke("k8s", "render", str(EXAMPLES / "increment_numbers.py"), "increment_numbers")
+    validate_daskjob(job)
+    assert job["spec"]["cluster"]["spec"]["worker"]["replicas"] == 4
+    assert job["spec"]["job"]["spec"]["containers"][0]["command"][:3] == [
+        "python",
+        "-m",
+        "slipstream.execute",
+    ]
+    docs = invoke(
+        "k8s", "render", str(FLOWS), "pipeline", "--a", "1", "--n", "3", "--namespace", "team-c"
+    )
+    assert [d["kind"] for d in docs] == ["Pod", "DaskJob"]
+    assert {d["metadata"]["namespace"] for d in docs} == {"team-c"}
+    assert [d["metadata"]["labels"]["slipstream.io/node"] for d in docs] == ["add", "dask-squares"]
+    validate_pod(docs[0])
+    validate_daskjob(docs[1])
+
+
+def test_render_says_what_is_wrong(k8s_home: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    typed = runner.invoke(cli, ["k8s", "render", str(FLOWS), "add", "--a", "one", "--b", "2"])
+    assert typed.exit_code == 2 and "input 'a' expects int" in typed.output
+    helped = runner.invoke(cli, ["k8s", "render", str(FLOWS), "add", "--help"])
+    assert helped.exit_code == 0 and "--a" in helped.output and "--namespace" in helped.output
+    monkeypatch.delenv("SLIPSTREAM_IMAGE")
+    no_image = runner.invoke(cli, ["k8s", "render", str(FLOWS), "add", "--a", "1", "--b", "2"])
+    assert no_image.exit_code == 1
+    assert "task 'k8s_tasks.add' has no container image" in no_image.output
+    assert "SLIPSTREAM_IMAGE" in no_image.output
+    with_image = invoke(
+        "k8s", "render", str(FLOWS), "add", "--a", "1", "--b", "2", "--image", "python:3.12"
+    )
+    assert with_image[0]["spec"]["containers"][0]["image"] == "python:3.12"
