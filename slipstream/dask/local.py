@@ -31,6 +31,7 @@ ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 EXTERNAL_ENV = "SLIPSTREAM_DASK_EXTERNAL"
 EXTERNAL_CONNECT_TIMEOUT = 300.0  # seconds: scheduler Pods may still be pulling their image
 CLOSE_TIMEOUT = 10.0  # seconds for the cluster to close before its processes are killed
+STOP_TIMEOUT = 1.0  # seconds for a worker to stop after a failure before it is killed
 LOGS_TIMEOUT = 5.0  # seconds for the scheduler and each worker to hand over their logs
 SCHEDULER_LOG = "dask-scheduler.log"
 WORKERS_LOG = "dask-workers.log"
@@ -202,12 +203,16 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
             if plan.clamped:
                 info["notice"] = plan.summary  # the attempt's stderr is a log file: say it here
             _report(attempt, info)
+            finished = False
             try:
                 yield
+                finished = True
             finally:
                 processes |= _worker_processes(cluster)  # adaptive scaling may have added some
                 _save_logs(cluster.sync, cluster.scheduler_comm, attempt.log_dir)
                 _close_clients(address)
+                if not finished:
+                    _stop_workers(cluster)
     finally:
         try:
             cluster.close(timeout=CLOSE_TIMEOUT)
@@ -216,6 +221,26 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
             log.debug("dask: cluster close failure", exc_info=True)
         finally:
             _reap(processes)
+
+
+def _stop_workers(cluster: Any) -> None:
+    """After a failure, abort or timeout: stop the workers without waiting out their tasks.
+
+    A graceful close waits for a worker's running tasks (4 s a Nanny, then SIGKILL): longer
+    than an aborted task deserves, and close to the runner's own grace before it kills the
+    whole attempt. Their logs are saved already.
+    """
+
+    async def stop() -> None:
+        nannies = list(cluster.workers.values())
+        await asyncio.gather(
+            *(nanny.close(timeout=STOP_TIMEOUT) for nanny in nannies), return_exceptions=True
+        )
+
+    try:
+        cluster.sync(stop)
+    except Exception as exc:  # cluster.close and _reap still follow
+        log.debug("dask: stopping the workers at once failed: %r", exc)
 
 
 def _report(attempt: AttemptContext, info: dict[str, Any]) -> None:
