@@ -204,7 +204,7 @@ def show(execution_id: str, as_json: bool) -> None:
     if outputs:
         click.echo("outputs:")
         for name, value in outputs.items():
-            click.echo(f"  {name}: {json.dumps(value, default=str)}")
+            click.echo(f"  {name}: {_shorten(json.dumps(value, default=str))}")
     if error is not None:
         print_error(error, record.options.get("failed_node", ""))
 
@@ -278,3 +278,10 @@ def logs(execution_id: str, node: str, attempt: int | None) -> None:
             "(in-process attempts log to the engine's own stderr)"
         )
     click.echo(text, nl=False)
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    """Long values (a 100,000-item list) cut for the terminal; --json has them whole."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters; --json shows all)"

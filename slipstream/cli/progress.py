@@ -13,6 +13,7 @@ import click
 from slipstream.engine.observer import Observer
 
 MAX_ROWS = 20
+SUMMARY_LINE_SECONDS = 2.0  # off a terminal, a map's item counts at most this often
 _COLOURS = {
     "QUEUED": "dim",
     "RUNNING": "cyan",
@@ -24,7 +25,7 @@ _COLOURS = {
 
 
 class _Row:
-    __slots__ = ("attempts", "cached", "dashboard", "ended", "node", "phase", "started")
+    __slots__ = ("attempts", "cached", "dashboard", "ended", "node", "phase", "started", "summary")
 
     def __init__(self, node: str) -> None:
         self.node = node
@@ -32,6 +33,7 @@ class _Row:
         self.attempts = 0
         self.cached = False
         self.dashboard = ""
+        self.summary = ""  # a map node's item counts
         self.started: float | None = None
         self.ended: float | None = None
 
@@ -51,6 +53,7 @@ class Progress(Observer):
         self.execution_id = ""
         self._lock = threading.Lock()
         self._display: Any = None
+        self._summary_printed: dict[str, float] = {}
 
     def execution_started(self, run: Any) -> None:
         self.execution_id = run.record.id
@@ -98,6 +101,16 @@ class Progress(Observer):
             )
 
     def node_info(self, run: Any, state: Any, info: dict[str, Any]) -> None:
+        if "items" in info:
+            summary = _items_summary(info)
+            with self._lock:
+                self._row(state.id, state).summary = summary
+            now = time.monotonic()
+            quiet_until = self._summary_printed.get(state.id, 0.0) + SUMMARY_LINE_SECONDS
+            if not self.live and (now >= quiet_until or not info.get("running")):
+                self._summary_printed[state.id] = now
+                click.echo(f"[{self._elapsed()}] {state.id}: {summary}", err=True)
+            return
         dashboard = info.get("dashboard", "")
         with self._lock:
             self._row(state.id, state).dashboard = dashboard
@@ -141,7 +154,7 @@ class Progress(Observer):
         for row in shown[:MAX_ROWS]:
             phase = row.phase + (" (cached)" if row.cached else "")
             table.add_row(
-                row.node,
+                row.node + (f"  [dim]{row.summary}" if row.summary else ""),
                 f"[{_COLOURS.get(row.phase, '')}]{phase}",
                 str(row.attempts or ""),
                 row.elapsed(now_wall),
@@ -150,3 +163,13 @@ class Progress(Observer):
         if len(shown) > MAX_ROWS:
             table.add_row(f"... {len(shown) - MAX_ROWS} more", "", "", "", "")
         return table
+
+
+def _items_summary(info: dict[str, Any]) -> str:
+    """`1,234/10,000 items: 1,200 succeeded (30 cached), 4 failed, 30 running`."""
+    done = info.get("succeeded", 0) + info.get("failed", 0)
+    return (
+        f"{done:,}/{info.get('items', 0):,} items: {info.get('succeeded', 0):,} succeeded "
+        f"({info.get('cached', 0):,} cached), {info.get('failed', 0):,} failed, "
+        f"{info.get('running', 0):,} running"
+    )

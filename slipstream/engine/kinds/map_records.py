@@ -53,8 +53,10 @@ class MapBookkeeping:
         if not force and now - self.last_summary < SUMMARY_EVERY_SECONDS:
             return
         self.last_summary = now
-        self.state.record.info.update(self.items.summary(len(self.running)))
+        summary = self.items.summary(len(self.running))
+        self.state.record.info.update(summary)
         self.run.batch.nodes.append(self.state.record)
+        self.engine.observer.node_info(self.run, self.state, summary)
 
     def _save(self, now: float) -> None:
         """Save finished items in a chunk first, then count it in the node record."""
