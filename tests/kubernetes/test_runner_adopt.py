@@ -1,4 +1,4 @@
-"""KubernetesRunner on its own: re-adopting attempts another runner launched, cancelling twice."""
+"""KubernetesRunner on its own: re-adoption, cancelling, a silent operator, a missing image."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from runner_support import created, entity, point_at, wait_until
 from slipstream.compiler.registry import TransformContext
 from slipstream.config import load_settings
 from slipstream.engine.local import encode_inputs
+from slipstream.ir import Literal, LiteralMapDocument
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
 from slipstream.runners.kubernetes import KubernetesRunner
 from slipstream.sdk.plugins import default_plugins
@@ -131,3 +132,51 @@ def test_a_task_without_an_image_fails_at_once_without_retrying(
     assert "has no container image" in result.error.message
     assert "SLIPSTREAM_IMAGE" in result.error.message
     assert created(kube, "pod") == []
+
+
+def test_a_daskjob_whose_runner_ended_finishes_even_if_the_operator_stays_silent(
+    runners: Any, kube: KubeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(KubernetesRunner, "runner_grace_seconds", 0.3)
+    runner, events = runners(), Recorder()
+    spec = attempt(runner.blobs, "dask_squares", "esilent1", n=2)
+    handle = runner.launch(spec, events)
+    name = handle.ref["name"]
+    assert handle.ref["kind"] == "DaskJob"
+    job = kube.get("daskjob", name)
+    assert job is not None and "status" not in job  # no operator here: we play its part
+    kube.patch("daskjob", name, {"status": {"jobStatus": "ClusterCreated"}}, subresource="status")
+    owner = {
+        "apiVersion": job["apiVersion"],
+        "kind": "DaskJob",
+        "name": name,
+        "uid": job["metadata"]["uid"],
+        "controller": True,
+    }
+    labels = {
+        **job["metadata"]["labels"],
+        "dask.org/cluster-name": name,
+        "dask.org/component": "job-runner",
+    }
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{name}-runner", "labels": labels, "ownerReferences": [owner]},
+            "spec": {
+                "nodeName": "elsewhere",
+                "restartPolicy": "Never",
+                "containers": job["spec"]["job"]["spec"]["containers"],
+            },
+        }
+    )
+    # The runner wrote its outputs and ended; the operator never says Running or Successful.
+    runner.blobs.write_document(
+        f"{spec.output_prefix}/outputs.json", LiteralMapDocument(literals={"o0": Literal(value=5)})
+    )
+    kube.patch("pod", f"{name}-runner", {"status": {"phase": "Succeeded"}}, subresource="status")
+    result = events.done.get(timeout=30)
+    assert result.phase == AttemptPhase.SUCCEEDED and result.outputs is not None
+    assert result.outputs["o0"].value == 5
+    kube.wait_gone("daskjob", name)
+    kube.wait_gone("pod", f"{name}-runner")  # owned by the DaskJob

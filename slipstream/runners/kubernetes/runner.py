@@ -257,7 +257,7 @@ class KubernetesRunner(Runner):
         self._tracked[tracked.key] = tracked
         try:
             client = await self._api()
-            self._ensure_watching(tracked.namespace)
+            self._ensure_watching(tracked.namespace, tracked.kind)
             try:
                 created = await client.create(main)
             except ApiError as exc:
@@ -284,10 +284,13 @@ class KubernetesRunner(Runner):
         except ApiError as exc:
             self._tracked.pop(tracked.key, None)
             if 400 <= exc.status < 500 and exc.status not in (408, 429):
+                hint = ""
+                if exc.status == 404 and main["kind"] != "Pod":
+                    hint = f" (is the operator that serves {main['kind']} installed?)"
                 return system_failure(
                     "KubernetesApiError",
                     f"the API server refused to create {main['kind']} {meta['name']} in "
-                    f"namespace {meta['namespace']}: {exc}",
+                    f"namespace {meta['namespace']}: {exc}{hint}",
                     recoverable=False,
                 )
             raise
@@ -331,7 +334,7 @@ class KubernetesRunner(Runner):
             return True
         tracked = Tracked(spec, events, kind, name, namespace, prefix, created=True)
         self._tracked[tracked.key] = tracked
-        self._ensure_watching(namespace)
+        self._ensure_watching(namespace, kind)
         if kind == "DaskJob":
             for pod in await client.list("Pod", namespace, f"{CLUSTER_LABEL}={name}"):
                 self._dispatch("Pod", "MODIFIED", pod)
@@ -354,8 +357,10 @@ class KubernetesRunner(Runner):
 
     # ---- in the loop: watching ---------------------------------------------------------
 
-    def _ensure_watching(self, namespace: str) -> None:
-        for kind in ("Pod", "DaskJob"):
+    def _ensure_watching(self, namespace: str, followed: str) -> None:
+        # Pods always (a DaskJob's runner and workers are Pods); DaskJobs once one is followed,
+        # so that a cluster without the operator's CRDs runs plain tasks without noise.
+        for kind in dict.fromkeys(("Pod", followed)):
             task = self._watchers.get((kind, namespace))
             if task is None or task.done():
                 self._watchers[(kind, namespace)] = asyncio.create_task(
