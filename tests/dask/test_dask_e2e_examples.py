@@ -1,0 +1,59 @@
+"""The main job: the seed's two examples, run with `slipstream run` as the README says."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flows_dask import leftovers
+
+from slipstream.cli.main import cli
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_increment_numbers_prints_the_list_1_to_1000(home: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["run", str(EXAMPLES / "increment_numbers.py"), "increment_numbers", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout.strip().splitlines()[-1])
+    assert document["phase"] == "SUCCEEDED"
+    assert document["outputs"] == {"o0": list(range(1, 1001))}
+    # Its four workers (clamped to this machine, and said so once) on a cluster of its own.
+    assert "increment-numbers: Dask dashboard http://127.0.0.1:" in result.stderr
+    assert result.stderr.count("dask: asked for 4 workers x 8 threads, 32Gi each;") == 1
+    shown = runner.invoke(cli, ["executions", "show", document["execution"], "--json"])
+    [node] = json.loads(shown.stdout)["nodes"]
+    assert node["info"]["workers"] == 4
+    assert leftovers(home, engine_pid=os.getpid()) == []
+
+
+def test_train_model_prepares_on_its_cluster_then_trains(home: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            *("run", str(EXAMPLES / "train_model.py"), "train_model"),
+            *("--input-files", '["a", "b"]', "--json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout.strip().splitlines()[-1])
+    assert document["phase"] == "SUCCEEDED"
+    # Two files of 1,000 rows each: x means 499.5 and 1499.5, y sums 2*sum(x) + 1000 each.
+    assert document["outputs"] == {"o0": "model://linear?rows=2&slope=2001.001"}
+    # The preparation's plain dask .compute() ran on the task's own cluster, which the
+    # scheduler's log shows as a client connection and a registered worker per worker.
+    execution = document["execution"]
+    logs = runner.invoke(cli, ["executions", "logs", execution, "expensive-data-preparation"])
+    assert logs.exit_code == 0, logs.output
+    scheduler_log = logs.stdout.split("==> dask-scheduler.log <==")[1]
+    assert "Receive client connection" in scheduler_log
+    assert scheduler_log.count("Register worker") == 4
+    assert leftovers(home, engine_pid=os.getpid()) == []
