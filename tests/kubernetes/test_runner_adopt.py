@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import queue
 from typing import Any
@@ -16,6 +17,7 @@ from slipstream.engine.local import encode_inputs
 from slipstream.ir import Literal, LiteralMapDocument
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
 from slipstream.runners.kubernetes import KubernetesRunner
+from slipstream.runners.kubernetes import runner as runner_module
 from slipstream.sdk.plugins import default_plugins
 from slipstream.storage.blobs import BlobStore
 from slipstream.types import AttemptPhase
@@ -180,3 +182,15 @@ def test_a_daskjob_whose_runner_ended_finishes_even_if_the_operator_stays_silent
     assert result.outputs["o0"].value == 5
     kube.wait_gone("daskjob", name)
     kube.wait_gone("pod", f"{name}-runner")  # owned by the DaskJob
+
+
+def test_a_local_blob_store_is_warned_about_once(
+    runners: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runner_module, "_file_store_warned", False)
+    with caplog.at_level(logging.WARNING, logger="slipstream.runners.kubernetes"):
+        runners()
+        runners()
+    warnings = [r.getMessage() for r in caplog.records if "is a local folder" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "only works with it when the Pods share this machine's filesystem" in warnings[0]
