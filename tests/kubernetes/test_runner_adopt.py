@@ -18,6 +18,7 @@ from slipstream.ir import Literal, LiteralMapDocument
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
 from slipstream.runners.kubernetes import KubernetesRunner
 from slipstream.runners.kubernetes import runner as runner_module
+from slipstream.runners.kubernetes.follower import Follower
 from slipstream.sdk.plugins import default_plugins
 from slipstream.storage.blobs import BlobStore
 from slipstream.types import AttemptPhase
@@ -139,7 +140,7 @@ def test_a_task_without_an_image_fails_at_once_without_retrying(
 def test_a_daskjob_whose_runner_ended_finishes_even_if_the_operator_stays_silent(
     runners: Any, kube: KubeHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(KubernetesRunner, "runner_grace_seconds", 0.3)
+    monkeypatch.setattr(Follower, "runner_grace_seconds", 0.3)
     runner, events = runners(), Recorder()
     spec = attempt(runner.blobs, "dask_squares", "esilent1", n=2)
     handle = runner.launch(spec, events)

@@ -25,7 +25,7 @@ from runner_support import (
 )
 
 from slipstream.cli.main import cli
-from slipstream.runners.kubernetes.runner import KubernetesRunner
+from slipstream.runners.kubernetes.follower import Follower
 from slipstream.types import ExecutionPhase
 
 
@@ -226,8 +226,8 @@ def test_a_watch_the_server_ends_is_resumed(
     k8s: KubeHarness, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
 ) -> None:
     # Watches end every second and no resync happens: only resumed watches see the end.
-    monkeypatch.setattr(KubernetesRunner, "watch_timeout_seconds", 1.0)
-    monkeypatch.setattr(KubernetesRunner, "resync_seconds", 3600.0)
+    monkeypatch.setattr(Follower, "watch_timeout_seconds", 1.0)
+    monkeypatch.setattr(Follower, "resync_seconds", 3600.0)
     eng = engine()
     flag = tmp_path / "go"
     timer = threading.Timer(3.5, flag.touch)
