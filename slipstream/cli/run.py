@@ -101,8 +101,18 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
 )
 @click.argument("file_or_module", required=False)
 @click.argument("entity", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line.")
+@click.option("--isolate", is_flag=True, help="Run every attempt in its own process.")
+@click.option("--backend", type=click.Choice(RUNNERS), default=None, help="Where attempts run.")
 @click.pass_context
-def run(ctx: click.Context, file_or_module: str | None, entity: str | None) -> None:
+def run(
+    ctx: click.Context,
+    file_or_module: str | None,
+    entity: str | None,
+    as_json: bool,
+    isolate: bool,
+    backend: str | None,
+) -> None:
     """Run a task or workflow: slipstream run FILE_OR_MODULE ENTITY [--input value ...]
 
     Inputs are options named after the entity's parameters (--list-length 1000; the
@@ -119,4 +129,8 @@ def run(ctx: click.Context, file_or_module: str | None, entity: str | None) -> N
     loaded = load_entity(file_or_module, entity)
     command = run_entity_command(loaded, f"{file_or_module} {entity}")
     with command.make_context(f"slipstream run {file_or_module} {entity}", list(ctx.args)) as sub:
+        # --json/--isolate/--backend may come before FILE as well as after ENTITY
+        sub.params["as_json"] = sub.params["as_json"] or as_json
+        sub.params["isolate"] = sub.params["isolate"] or isolate
+        sub.params["backend"] = sub.params["backend"] or backend
         command.invoke(sub)

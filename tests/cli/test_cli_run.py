@@ -123,3 +123,12 @@ def test_logs_of_an_isolated_attempt(runner: CliRunner) -> None:
     logs = runner.invoke(cli, ["executions", "logs", listed[0]["execution"], "explode"])
     assert logs.exit_code == 0, logs.output
     assert "exploded: logged" in logs.stdout
+
+
+def test_run_options_may_come_before_the_file(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["run", "--json", "--isolate", FLOWS, "total", "--n", "2"])
+    assert result.exit_code == 0, result.output
+    execution = _json_tail(result.stdout)["execution"]
+    shown = json.loads(runner.invoke(cli, ["executions", "show", execution, "--json"]).stdout)
+    [node] = shown["nodes"]
+    assert node["attempt_history"][0]["runner"] == "process"
