@@ -29,6 +29,7 @@ log = logging.getLogger("slipstream.dask")
 ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 # Set by build_daskjob on a DaskJob's runner: the operator runs the cluster, we only connect.
 EXTERNAL_ENV = "SLIPSTREAM_DASK_EXTERNAL"
+BUNDLE_ENV = "SLIPSTREAM_BUNDLE_DIR"  # set by slipstream.execute when it unpacked a code bundle
 EXTERNAL_CONNECT_TIMEOUT = 300.0  # seconds: scheduler Pods may still be pulling their image
 CLOSE_TIMEOUT = 10.0  # seconds for the cluster to close before its processes are killed
 STOP_TIMEOUT = 1.0  # seconds for a worker to stop after a failure before it is killed
@@ -365,6 +366,9 @@ def _external_cluster(attempt: AttemptContext) -> Iterator[None]:
             f"{EXTERNAL_CONNECT_TIMEOUT:.0f} s: {exc}"
         ) from exc
     try:
+        bundle = os.environ.get(BUNDLE_ENV, "")
+        if bundle:
+            _ship_code(client, bundle)
         with _pointed_at(address):
             _report(
                 attempt,
@@ -382,3 +386,24 @@ def _external_cluster(attempt: AttemptContext) -> Iterator[None]:
     finally:
         with contextlib.suppress(Exception):
             client.close(timeout=CLOSE_TIMEOUT)
+
+
+def _ship_code(client: Any, folder: str) -> None:
+    """Give the scheduler and every worker (also later ones) the user's code bundle.
+
+    Functions sent to Dask are pickled by reference to their module; the operator's scheduler
+    and workers run the task's image, not its code, so they import it from this upload.
+    """
+    import shutil
+    import tempfile
+
+    staging = tempfile.mkdtemp(prefix="slipstream-ship-")
+    try:
+        archive = shutil.make_archive(
+            os.path.join(staging, f"slipstream-{os.path.basename(folder.rstrip('/'))}"),
+            "zip",
+            folder,
+        )
+        client.upload_file(archive, load=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -69,7 +69,9 @@ def run_attempt_command(argv: list[str]) -> int:
 
     try:
         if args.bundle:
-            sys.path.insert(0, unpack_bundle(blobs, args.bundle))
+            bundle_dir = unpack_bundle(blobs, args.bundle)
+            sys.path.insert(0, bundle_dir)
+            os.environ["SLIPSTREAM_BUNDLE_DIR"] = bundle_dir  # plugins ship it onwards (Dask)
         inputs = blobs.read_document(args.inputs, LiteralMapDocument)
     except Exception as exc:
         fail(exc, ErrorKind.SYSTEM)

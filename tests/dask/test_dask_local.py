@@ -379,3 +379,31 @@ def _graceful_teardown(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         if record.name == "slipstream.dask" and record.levelno >= logging.WARNING:
             assert record.getMessage().startswith("dask: asked for"), record.getMessage()
     assert ADDRESS_ENV not in os.environ or os.environ.get(EXTERNAL_ENV)
+
+
+def test_kubernetes_runner_ships_the_code_bundle_to_the_operators_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import sys
+
+    from distributed import LocalCluster
+
+    from slipstream.dask.local import BUNDLE_ENV
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "shipped_only_here.py").write_text("def triple(x):\n    return 3 * x\n")
+    # The operator's workers start without the bundle on their path, as in a real DaskJob.
+    with LocalCluster(n_workers=1, processes=True, dashboard_address=":0") as operator_cluster:
+        monkeypatch.syspath_prepend(str(bundle))
+        module = importlib.import_module("shipped_only_here")
+        monkeypatch.setenv(EXTERNAL_ENV, "1")
+        monkeypatch.setenv(ADDRESS_ENV, operator_cluster.scheduler_address)
+        monkeypatch.setenv(BUNDLE_ENV, str(bundle))
+        try:
+            with local_context(template_for(seed_config()), attempt_in(tmp_path)):
+                client = Client()
+                assert client.gather(client.map(module.triple, [1, 2])) == [3, 6]
+        finally:
+            sys.modules.pop("shipped_only_here", None)
