@@ -21,7 +21,7 @@ from slipstream.storage.metadata import MetadataStore
 from slipstream.storage.records import (
     AttemptRecord, CacheEntry, EventRecord, ExecutionRecord, NodeRecord, WriteBatch,
 )
-url, me, go, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+url, me, other, go, steps = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 print("ready", flush=True)
 while not os.path.exists(go):
     time.sleep(0.005)
@@ -46,6 +46,12 @@ for i in range(steps):
             created_at=float(i),
         )],
     ))
+    if i == 0:
+        open(f"{go}.{me}", "w").close()  # this writer has begun
+    if i == steps // 2:  # on a loaded machine, make sure the two really overlap
+        deadline = time.time() + 60
+        while not os.path.exists(f"{go}.{other}") and time.time() < deadline:
+            time.sleep(0.005)
     if store.cache_reserve("shared-lease", me, lease_seconds=0.001, now=time.time()):
         held += 1
     store.heartbeat(me, os.getpid(), time.time())
@@ -59,13 +65,13 @@ def test_two_processes_write_at_once_and_both_finish(database_url: str, tmp_path
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, database_url, name, str(go), str(STEPS)],
+            [sys.executable, "-c", WORKER, database_url, name, other, str(go), str(STEPS)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
-        for name in ("proc-a", "proc-b")
+        for name, other in (("proc-a", "proc-b"), ("proc-b", "proc-a"))
     ]
     try:
         for worker in workers:
