@@ -31,9 +31,13 @@ class Zygote:
         full_env = {**os.environ, **env}
         if paths:  # so the user's modules can be imported ahead of the first attempt
             full_env["PYTHONPATH"] = os.pathsep.join(
-                [*paths, *filter(None, [full_env.get("PYTHONPATH", "")])])
+                [*paths, *filter(None, [full_env.get("PYTHONPATH", "")])]
+            )
         self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=full_env,
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=full_env,
             start_new_session=True,
         )
         assert self._process.stdout is not None
@@ -134,9 +138,15 @@ class ProcessRunner(Runner):
 
     name = "process"
 
-    def __init__(self, blobs: Any, *, preload: list[str] | None = None,
-                 paths: list[str] | None = None, warm: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        blobs: Any,
+        *,
+        preload: list[str] | None = None,
+        paths: list[str] | None = None,
+        warm: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.blobs = blobs
         self.warm = warm
         self.preload = list(preload or [])
@@ -169,8 +179,14 @@ class ProcessRunner(Runner):
     def launch(self, spec: AttemptSpec, events: RunnerEvents) -> AttemptHandle:
         prefix = spec.output_prefix
         self.blobs.write_document(f"{prefix}/inputs.json", LiteralMapDocument(literals=spec.inputs))
-        argv = ["--task", spec.task.function, "--inputs", f"{prefix}/inputs.json",
-                "--output-prefix", prefix]
+        argv = [
+            "--task",
+            spec.task.function,
+            "--inputs",
+            f"{prefix}/inputs.json",
+            "--output-prefix",
+            prefix,
+        ]
         if spec.bundle_uri:
             argv += ["--bundle", spec.bundle_uri]
         env = {
@@ -194,8 +210,11 @@ class ProcessRunner(Runner):
             with open(log, "ab") as log_file:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "slipstream.execute", *argv],
-                    env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
+                    env={**os.environ, **env},
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
             pid = process.pid
             wait = process.wait
@@ -206,8 +225,9 @@ class ProcessRunner(Runner):
         self._watch(spec, events, pid, prefix, wait)
         return handle
 
-    def _watch(self, spec: AttemptSpec, events: RunnerEvents, pid: int, prefix: str,
-               wait: Any) -> None:
+    def _watch(
+        self, spec: AttemptSpec, events: RunnerEvents, pid: int, prefix: str, wait: Any
+    ) -> None:
         done = threading.Event()
         exit_code: list[int | None] = []
 
@@ -260,8 +280,9 @@ class ProcessRunner(Runner):
     def cancel(self, handle: AttemptHandle) -> None:
         pid = int(handle.ref["pid"])
         self._cancelled.add(pid)
-        if not _pid_alive(pid) or (handle.ref.get("start") and
-                                   _start_time(pid) != handle.ref["start"]):
+        if not _pid_alive(pid) or (
+            handle.ref.get("start") and _start_time(pid) != handle.ref["start"]
+        ):
             return
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + TERMINATE_GRACE_SECONDS

@@ -1,4 +1,4 @@
-"""Promises: the placeholders a workflow body wires together while it is traced at definition time."""
+"""Promises: the placeholders a workflow body wires together while it is traced."""
 
 from __future__ import annotations
 

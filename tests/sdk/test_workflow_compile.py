@@ -49,8 +49,11 @@ def test_type_mismatch_names_workflow_node_input_and_both_types() -> None:
 
 
 def test_workflow_input_of_the_wrong_type() -> None:
-    with pytest.raises(CompileError, match=r"input 'text' expects str but gets int from workflow "
-                                           r"input 'n'"):
+    with pytest.raises(
+        CompileError,
+        match=r"input 'text' expects str but gets int from workflow "
+        r"input 'n'",
+    ):
 
         @workflow
         def wrong(n: int) -> str:
@@ -58,8 +61,11 @@ def test_workflow_input_of_the_wrong_type() -> None:
 
 
 def test_missing_required_input() -> None:
-    with pytest.raises(CompileError, match=r"node 'count' \(.*count\) is missing its required "
-                                           r"input 'frame'"):
+    with pytest.raises(
+        CompileError,
+        match=r"node 'count' \(.*count\) is missing its required "
+        r"input 'frame'",
+    ):
 
         @workflow
         def wrong() -> int:
