@@ -15,6 +15,8 @@ class DaskPlugin:
 
     task_type: str = "dask"
     config_type: type = Dask
+    # Imported by the warm interpreter before it forks attempts (see Engine.warm_up).
+    warm_modules: tuple[str, ...] = ("slipstream.dask.warm",)
 
     def config_to_json(self, config: Any) -> dict[str, Any]:
         return config_to_json(config)

@@ -146,15 +146,21 @@ class Engine:
         return runner
 
     def warm_up(self, entities: dict[str, Any], source_root: str) -> None:
-        """Let out-of-process attempts start with the user's modules already imported."""
-        modules = sorted(
-            {e.template.function.split(":")[0] for e in entities.values() if e.kind == "task"}
-        )
+        """Let out-of-process attempts start with the user's modules already imported.
+
+        A plugin may name modules of its own to import ahead (`warm_modules`, optional).
+        """
+        modules: set[str] = set()
+        for entity in entities.values():
+            if entity.kind == "task":
+                modules.add(entity.template.function.split(":")[0])
+                plugin = self.plugins.for_task_type(entity.template.task_type)
+                modules.update(getattr(plugin, "warm_modules", ()))
         if self.settings.runner in ("inprocess", "process") and self.settings.warm_processes:
             runner = self.runner("process")
             warm_up = getattr(runner, "warm_up", None)
             if warm_up is not None:
-                warm_up(modules, [source_root])
+                warm_up(sorted(modules), [source_root])
 
     def resolve_task(self, template: TaskTemplate, source_root: str) -> Any:
         entity = self.entities.get(template.name)

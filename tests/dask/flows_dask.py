@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ class ClusterFacts:
     mapped: list[int]  # client.gather(client.map(...)) of a small range
     attempt_pid: int
     worker_pids: list[int]
+    warmed: bool  # forked from a warm interpreter that imported the cluster's modules ahead
     overlapped: bool = False  # the partner task was running at the same time
 
 
@@ -66,6 +68,7 @@ def _facts() -> ClusterFacts:
         mapped=client.gather(client.map(inc, range(10))),
         attempt_pid=os.getpid(),
         worker_pids=sorted(pids.values()),
+        warmed="slipstream.dask.warm" in sys.modules,
     )
 
 

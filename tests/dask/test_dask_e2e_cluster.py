@@ -50,6 +50,7 @@ def test_a_dask_task_called_as_a_function_gets_its_own_cluster_and_is_cached_who
     assert facts.mapped == list(range(1, 11))
     assert len(set(facts.worker_pids)) == 2 and facts.attempt_pid not in facts.worker_pids
     assert facts.attempt_pid != os.getpid()  # a Dask attempt always has a process of its own
+    assert facts.warmed  # its interpreter had imported the scheduler's dashboard ahead
     # Torn down after success: the attempt, its workers and their helpers are gone (the
     # engine's warm interpreter, which forks attempts, stays while the engine lives).
     assert leftovers(home, engine_pid=os.getpid()) == []
