@@ -29,11 +29,6 @@ def fan_in_1000() -> int:
     return total(values=[inc(x=i) for i in range(1000)])
 
 
-@task(cache=True, cache_version="1")
-def cached_square(n: int) -> int:
-    return n * n
-
-
 @task
 def make_frame(rows: int, columns: int) -> pd.DataFrame:
     import numpy as np
