@@ -143,8 +143,10 @@ class ExecutionRun:
                 self._housekeeping()
             self._finish()
         except KeyboardInterrupt:
-            self._abort_all("interrupted by Ctrl-C")
-            self._finish()
+            try:
+                self._abort_all("interrupted by Ctrl-C")
+            finally:  # also when a second Ctrl-C cuts the abort short
+                self._finish()
             raise
         finally:
             self.flush()
@@ -531,8 +533,7 @@ class ExecutionRun:
 
     def _time_out(self, state: NodeState) -> None:
         assert state.task is not None and state.handle is not None
-        handle, runner = state.handle, state.runner
-        threading.Thread(target=runner.cancel, args=(handle,), daemon=True).start()
+        _cancel_in_background(state.runner, state.handle, state.id)
         seconds = state.task.timeout_seconds
         error = ErrorDocument(
             kind=ErrorKind.USER.value,
@@ -554,14 +555,12 @@ class ExecutionRun:
             self._aborting = reason
         for owner in list(self.owners.values()):
             owner.abort()
+        stopping: list[threading.Thread] = []
         for state in self.states.values():
             if state.phase.terminal:
                 continue
             if state.handle is not None and state.runner is not None:
-                try:
-                    state.runner.cancel(state.handle)
-                except Exception as exc:  # keep aborting the others
-                    log.warning("could not cancel %s: %s", state.id, exc)
+                stopping.append(_cancel_in_background(state.runner, state.handle, state.id))
                 self.batch.attempts.append(self._attempt_record(state, AttemptPhase.ABORTED))
                 state.handle = None
                 self.running -= 1
@@ -569,6 +568,8 @@ class ExecutionRun:
             self.set_deadline(state, None)
             self._set_phase(state, NodePhase.ABORTED, reason or "another node failed")
         self.running = max(self.running, 0)
+        for thread in stopping:  # all were asked to stop at once; now wait for each to go
+            thread.join()
 
     # -- recording -------------------------------------------------------------------------------
     def _set_phase(self, state: NodeState, phase: NodePhase, message: str = "") -> None:
@@ -657,6 +658,22 @@ class ExecutionRun:
         self.batch.events.append(EventRecord(execution_id=record.id, phase=record.phase, at=now))
         self.flush()
         self.engine.observer.execution_changed(self)
+
+
+def _cancel_in_background(runner: Any, handle: AttemptHandle, node_id: str) -> threading.Thread:
+    """Stop an attempt on a thread of its own: a runner may wait for it to go (5 s before a
+    SIGKILL). Not a daemon, so the process waits for it at exit: no attempt outlives its engine
+    because the engine ended first (e.g. a second Ctrl-C while aborting)."""
+
+    def cancel() -> None:
+        try:
+            runner.cancel(handle)
+        except Exception as exc:  # the others are being stopped all the same
+            log.warning("could not cancel %s: %s", node_id, exc)
+
+    thread = threading.Thread(target=cancel, name=f"slipstream-cancel-{node_id}")
+    thread.start()
+    return thread
 
 
 def _system_error(message: str) -> ErrorDocument:

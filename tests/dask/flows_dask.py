@@ -134,12 +134,12 @@ def sleep_on_worker(seconds: float) -> float:
     return seconds
 
 
-def _hold(folder: str) -> int:
-    """Report the cluster's processes in folder/running.json, then wait on a worker forever."""
+def _hold(folder: str, name: str = "running") -> int:
+    """Report the cluster's processes in folder/<name>.json, then wait on a worker forever."""
     client = Client()
     pids = sorted(client.run(os.getpid).values())
     busy = client.submit(sleep_on_worker, 3600.0)
-    marker = Path(folder, "running.json")
+    marker = Path(folder, f"{name}.json")
     marker.with_suffix(".tmp").write_text(json.dumps({"attempt": os.getpid(), "workers": pids}))
     marker.with_suffix(".tmp").rename(marker)
     return int(busy.result())
@@ -149,6 +149,23 @@ def _hold(folder: str) -> int:
 def hold(folder: str) -> int:
     """Runs until it is stopped (abort, Ctrl-C)."""
     return _hold(folder)
+
+
+@task(task_config=ONE_WORKER)
+def hold_left(folder: str) -> int:
+    return _hold(folder, "left")
+
+
+@task(task_config=ONE_WORKER)
+def hold_right(folder: str) -> int:
+    return _hold(folder, "right")
+
+
+@workflow
+def hold_both(folder: str) -> int:
+    """Two Dask tasks running at once until they are stopped."""
+    hold_left(folder=folder)
+    return hold_right(folder=folder)
 
 
 @task(task_config=TWO_WORKERS, timeout=HOLD_TIMEOUT)
