@@ -533,7 +533,7 @@ class ExecutionRun:
 
     def _time_out(self, state: NodeState) -> None:
         assert state.task is not None and state.handle is not None
-        _cancel_in_background(state.runner, state.handle, state.id)
+        cancel_in_background(state.runner, state.handle, state.id)
         seconds = state.task.timeout_seconds
         error = ErrorDocument(
             kind=ErrorKind.USER.value,
@@ -560,7 +560,7 @@ class ExecutionRun:
             if state.phase.terminal:
                 continue
             if state.handle is not None and state.runner is not None:
-                stopping.append(_cancel_in_background(state.runner, state.handle, state.id))
+                stopping.append(cancel_in_background(state.runner, state.handle, state.id))
                 self.batch.attempts.append(self._attempt_record(state, AttemptPhase.ABORTED))
                 state.handle = None
                 self.running -= 1
@@ -660,7 +660,7 @@ class ExecutionRun:
         self.engine.observer.execution_changed(self)
 
 
-def _cancel_in_background(runner: Any, handle: AttemptHandle, node_id: str) -> threading.Thread:
+def cancel_in_background(runner: Any, handle: AttemptHandle, node_id: str) -> threading.Thread:
     """Stop an attempt on a thread of its own: a runner may wait for it to go (5 s before a
     SIGKILL). Not a daemon, so the process waits for it at exit: no attempt outlives its engine
     because the engine ended first (e.g. a second Ctrl-C while aborting)."""

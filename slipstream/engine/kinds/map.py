@@ -10,7 +10,6 @@ carries the summary {"items", "succeeded", "failed", "running", "cached"}.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import threading
 import time
@@ -23,6 +22,7 @@ from slipstream.engine.cache import cache_key
 from slipstream.engine.kinds.map_items import PENDING, RUNNING, WAITING, ItemTable
 from slipstream.engine.kinds.map_records import LEASE_SECONDS, ItemAttempt, MapBookkeeping
 from slipstream.engine.retry import decide
+from slipstream.engine.run import cancel_in_background
 from slipstream.errors import ExecutionError
 from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, TaskTemplate, decode
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
@@ -349,10 +349,10 @@ class MapRun(MapBookkeeping):
 
     def abort(self) -> None:
         """Stop every running item (this node failed, another node failed, or an abort)."""
+        stopping = []
         for index, item in list(self.running.items()):
-            if item.handle is not None:
-                with contextlib.suppress(Exception):  # keep stopping the others
-                    item.runner.cancel(item.handle)
+            if item.handle is not None:  # all asked at once, then waited for, like plain nodes
+                stopping.append(cancel_in_background(item.runner, item.handle, item.spec.node_id))
             if item.runner.name != "inprocess":
                 self.run.batch.attempts.append(self._record(item, AttemptPhase.ABORTED))
             self.run.running -= 1
@@ -360,6 +360,8 @@ class MapRun(MapBookkeeping):
         self.running.clear()
         self.finished = True
         self._summarize(0.0, force=True)
+        for thread in stopping:
+            thread.join()
 
     # -- resume ------------------------------------------------------------------------------------
     def _restore(self) -> None:
