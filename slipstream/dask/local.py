@@ -396,14 +396,19 @@ def _ship_code(client: Any, folder: str) -> None:
     """
     import shutil
     import tempfile
+    import zipfile
 
     staging = tempfile.mkdtemp(prefix="slipstream-ship-")
+    archive = os.path.join(staging, f"slipstream-{os.path.basename(folder.rstrip('/'))}.zip")
     try:
-        archive = shutil.make_archive(
-            os.path.join(staging, f"slipstream-{os.path.basename(folder.rstrip('/'))}"),
-            "zip",
-            folder,
-        )
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for root, _, names in os.walk(folder):
+                for name in sorted(names):
+                    path = os.path.join(root, name)
+                    # Bundles are unpacked with mtime 0, which zip cannot store: use its epoch.
+                    entry = zipfile.ZipInfo(os.path.relpath(path, folder), (1980, 1, 1, 0, 0, 0))
+                    with open(path, "rb") as source:
+                        bundle.writestr(entry, source.read(), zipfile.ZIP_DEFLATED)
         client.upload_file(archive, load=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

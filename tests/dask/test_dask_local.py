@@ -394,6 +394,7 @@ def test_kubernetes_runner_ships_the_code_bundle_to_the_operators_workers(
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "shipped_only_here.py").write_text("def triple(x):\n    return 3 * x\n")
+    os.utime(bundle / "shipped_only_here.py", (0, 0))  # as unpacked from a bundle: mtime 0
     # The operator's workers start without the bundle on their path, as in a real DaskJob.
     with LocalCluster(n_workers=1, processes=True, dashboard_address=":0") as operator_cluster:
         monkeypatch.syspath_prepend(str(bundle))
