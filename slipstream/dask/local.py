@@ -409,6 +409,17 @@ def _ship_code(client: Any, folder: str) -> None:
                     entry = zipfile.ZipInfo(os.path.relpath(path, folder), (1980, 1, 1, 0, 0, 0))
                     with open(path, "rb") as source:
                         bundle.writestr(entry, source.read(), zipfile.ZIP_DEFLATED)
-        client.upload_file(archive, load=True)
+        try:
+            from distributed.diagnostics.plugin import UploadFile
+
+            # A worker plugin: every worker, also those that join later, imports it from there.
+            # The scheduler never unpickles task code, so it is not sent there.
+            client.register_plugin(UploadFile(archive, load=True), name="slipstream-bundle")
+        except Exception as exc:  # the image may hold the code; if not, Dask says so next
+            log.warning(
+                "could not ship the code bundle to the Dask cluster: %s: %s",
+                type(exc).__name__,
+                exc,
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
