@@ -15,6 +15,7 @@ import msgspec
 
 from slipstream.compiler.dag import dependencies
 from slipstream.engine.cache import cache_key, cache_version
+from slipstream.engine.recording import Recording
 from slipstream.engine.retry import decide
 from slipstream.engine.state import MISSING, NodeState, Scope, resolve, resolve_inputs
 from slipstream.errors import ExecutionError
@@ -23,12 +24,11 @@ from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
 from slipstream.storage.records import (
     AttemptRecord,
     CacheEntry,
-    EventRecord,
     ExecutionRecord,
     NodeRecord,
     WriteBatch,
 )
-from slipstream.types import AttemptPhase, ErrorKind, ExecutionPhase, NodePhase
+from slipstream.types import AttemptPhase, ErrorKind, NodePhase
 
 if TYPE_CHECKING:
     from slipstream.engine.engine import Engine
@@ -40,7 +40,7 @@ HEARTBEAT_SECONDS = 2.0
 RESERVATION_LEASE_SECONDS = 30.0
 
 
-class ExecutionRun:
+class ExecutionRun(Recording):
     """Drives one execution to a terminal phase. Not thread-safe: one thread runs it."""
 
     def __init__(
@@ -233,6 +233,12 @@ class ExecutionRun:
         inline = len(launches) == 1 and self.running == 1 and not self.delayed
         for state, spec in launches:
             self._launch(state, spec, inline)
+        # Handles of out-of-process attempts (a PID, a Pod) are written at once: an engine
+        # killed right after launching must be able to re-adopt them instead of re-running.
+        if any(
+            state.runner is not None and state.runner.name != "inprocess" for state, _ in launches
+        ):
+            self.flush()
 
     def _prepare(self, state: NodeState) -> AttemptSpec | None:
         """Start a node (or its next attempt). None when it needs no attempt now."""
@@ -570,94 +576,6 @@ class ExecutionRun:
         self.running = max(self.running, 0)
         for thread in stopping:  # all were asked to stop at once; now wait for each to go
             thread.join()
-
-    # -- recording -------------------------------------------------------------------------------
-    def _set_phase(self, state: NodeState, phase: NodePhase, message: str = "") -> None:
-        record = state.record
-        if phase.terminal and not state.phase.terminal:
-            self.unfinished -= 1
-        record.phase = phase.value
-        now = time.time()
-        if phase == NodePhase.RUNNING and record.started_at is None:
-            record.started_at = now
-        if phase.terminal:
-            record.ended_at = now
-        self.batch.nodes.append(record)
-        self._event(state, phase.value, record.attempts, message)
-        self.engine.observer.node_changed(self, state)
-
-    def _event(self, state: NodeState, phase: str, attempt: int, message: str) -> None:
-        self.batch.events.append(
-            EventRecord(
-                execution_id=self.record.id,
-                node_id=state.id,
-                attempt=attempt,
-                phase=phase,
-                at=time.time(),
-                message=message,
-            )
-        )
-
-    def _attempt_record(
-        self,
-        state: NodeState,
-        phase: AttemptPhase,
-        error: ErrorDocument | None = None,
-        info: dict[str, Any] | None = None,
-    ) -> AttemptRecord:
-        attempt = state.record.attempts
-        return AttemptRecord(
-            execution_id=self.record.id,
-            node_id=state.id,
-            attempt=attempt,
-            phase=phase.value,
-            runner=state.runner.name if state.runner else "",
-            handle=dict(state.handle.ref) if state.handle else {},
-            output_prefix=self.engine.blobs.attempt_prefix(self.record.id, state.id, attempt),
-            error=dumps(error) if error else None,
-            info=dict(info or state.record.info),
-            started_at=state.attempt_started,
-            ended_at=None if phase == AttemptPhase.RUNNING else time.time(),
-        )
-
-    def flush(self) -> None:
-        if self.batch:
-            batch, self.batch = self.batch, WriteBatch()
-            batch.nodes = list({id(n): n for n in batch.nodes}.values())
-            self.engine.store.write(batch)
-
-    def _finish(self) -> None:
-        record = self.record
-        now = time.time()
-        if self.failure is not None:
-            state, error = self.failure
-            record.phase = ExecutionPhase.FAILED.value
-            record.error = dumps(error)
-            record.options = {**record.options, "failed_node": state.id}
-        elif self._aborting:
-            record.phase = ExecutionPhase.ABORTED.value
-            record.error = dumps(
-                ErrorDocument(
-                    kind=ErrorKind.SYSTEM.value,
-                    recoverable=False,
-                    type="slipstream.Aborted",
-                    message=self._aborting,
-                )
-            )
-        else:
-            outputs: LiteralMap = {}
-            values: dict[str, Any] = {}
-            for name, binding in self.root.template.outputs.items():
-                outputs[name], values[name] = resolve(binding, self.root, self.states)
-            self.outputs = outputs
-            self.output_values = values if all(v is not MISSING for v in values.values()) else None
-            record.outputs = dumps(LiteralMapDocument(literals=outputs))
-            record.phase = ExecutionPhase.SUCCEEDED.value
-        record.ended_at = now
-        self.batch.execution = record
-        self.batch.events.append(EventRecord(execution_id=record.id, phase=record.phase, at=now))
-        self.flush()
-        self.engine.observer.execution_changed(self)
 
 
 def cancel_in_background(runner: Any, handle: AttemptHandle, node_id: str) -> threading.Thread:
