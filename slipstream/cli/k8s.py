@@ -8,11 +8,9 @@ from typing import Any
 import click
 
 from slipstream.cli.inputs import input_options
-from slipstream.cli.loading import load_entity
+from slipstream.cli.loading import ENTITY_COMMAND_SETTINGS, entity_command_context
 from slipstream.config import Settings, load_settings
 from slipstream.errors import SlipstreamError, TypeTransformError
-
-_HELP = {"--help", "-h"}
 
 
 def _yaml(objects: list[dict[str, Any]]) -> str:
@@ -124,14 +122,7 @@ def _render_command(entity: Any, info_name: str) -> click.Command:
     )
 
 
-@k8s.command(
-    "render",
-    context_settings={
-        "ignore_unknown_options": True,
-        "allow_extra_args": True,
-        "help_option_names": [],
-    },
-)
+@k8s.command("render", context_settings=ENTITY_COMMAND_SETTINGS)
 @click.argument("file_or_module", required=False)
 @click.argument("entity", required=False)
 @click.pass_context
@@ -142,16 +133,8 @@ def render(ctx: click.Context, file_or_module: str | None, entity: str | None) -
     A task gives its Pod, or for a Dask task its DaskJob (+ DaskAutoscaler and
     DaskWorkerGroups); a workflow gives those of the first attempt of each task node.
     """
-    asked_for_help = bool({file_or_module, entity} & _HELP)
-    if asked_for_help or file_or_module is None:
-        click.echo(ctx.get_help())
-        ctx.exit(0 if asked_for_help else 2)
-    if entity is None:
-        raise click.UsageError("missing ENTITY: name a task or workflow defined in FILE_OR_MODULE")
-    assert file_or_module is not None
-    loaded = load_entity(file_or_module, entity)
-    command = _render_command(loaded, f"{file_or_module} {entity}")
-    with command.make_context(
-        f"slipstream k8s render {file_or_module} {entity}", list(ctx.args)
-    ) as sub:
+    command, sub = entity_command_context(
+        ctx, file_or_module, entity, _render_command, "slipstream k8s render"
+    )
+    with sub:
         command.invoke(sub)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +52,35 @@ def load_entity(file_or_module: str, name: str) -> Any:
             param_hint="ENTITY",
         )
     return entity
+
+
+_HELP = {"--help", "-h"}
+
+# The options of commands whose own options depend on FILE ENTITY: unknown ones pass through.
+ENTITY_COMMAND_SETTINGS = {
+    "ignore_unknown_options": True,
+    "allow_extra_args": True,
+    "help_option_names": [],
+}
+
+
+def entity_command_context(
+    ctx: click.Context,
+    file_or_module: str | None,
+    entity: str | None,
+    build: Callable[[Any, str], click.Command],
+    prog: str,
+) -> tuple[click.Command, click.Context]:
+    """Load ENTITY, build its own command with `build`, and parse the rest of the arguments.
+
+    Shared by `run` and `k8s render`: `--help` before ENTITY shows the outer command's help.
+    """
+    asked_for_help = bool({file_or_module, entity} & _HELP)
+    if asked_for_help or file_or_module is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0 if asked_for_help else 2)
+    if entity is None:
+        raise click.UsageError("missing ENTITY: name a task or workflow defined in FILE_OR_MODULE")
+    assert file_or_module is not None
+    command = build(load_entity(file_or_module, entity), f"{file_or_module} {entity}")
+    return command, command.make_context(f"{prog} {file_or_module} {entity}", list(ctx.args))

@@ -10,7 +10,7 @@ import click
 
 from slipstream.cli.context import engine as make_engine
 from slipstream.cli.inputs import input_options
-from slipstream.cli.loading import load_entity
+from slipstream.cli.loading import ENTITY_COMMAND_SETTINGS, entity_command_context
 from slipstream.cli.output import EXIT_INTERRUPTED, report_outcome
 from slipstream.cli.progress import Progress
 from slipstream.compiler.registry import TransformContext
@@ -18,7 +18,6 @@ from slipstream.engine.local import encode_inputs
 from slipstream.errors import TypeTransformError
 
 RUNNERS = ("inprocess", "process", "kubernetes")
-_HELP = {"--help", "-h"}
 
 
 def run_entity_command(entity: Any, info_name: str) -> click.Command:
@@ -91,14 +90,7 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
         sys.exit(code)
 
 
-@click.command(
-    "run",
-    context_settings={
-        "ignore_unknown_options": True,
-        "allow_extra_args": True,
-        "help_option_names": [],
-    },
-)
+@click.command("run", context_settings=ENTITY_COMMAND_SETTINGS)
 @click.argument("file_or_module", required=False)
 @click.argument("entity", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line.")
@@ -119,16 +111,10 @@ def run(
     Flyte spelling --list_length works too); structured values are JSON.
     `slipstream run FILE ENTITY --help` lists the entity's inputs, types and defaults.
     """
-    asked_for_help = bool({file_or_module, entity} & _HELP)
-    if asked_for_help or file_or_module is None:
-        click.echo(ctx.get_help())
-        ctx.exit(0 if asked_for_help else 2)
-    if entity is None:
-        raise click.UsageError("missing ENTITY: name a task or workflow defined in FILE_OR_MODULE")
-    assert file_or_module is not None and entity is not None
-    loaded = load_entity(file_or_module, entity)
-    command = run_entity_command(loaded, f"{file_or_module} {entity}")
-    with command.make_context(f"slipstream run {file_or_module} {entity}", list(ctx.args)) as sub:
+    command, sub = entity_command_context(
+        ctx, file_or_module, entity, run_entity_command, "slipstream run"
+    )
+    with sub:
         # --json/--isolate/--backend may come before FILE as well as after ENTITY
         sub.params["as_json"] = sub.params["as_json"] or as_json
         sub.params["isolate"] = sub.params["isolate"] or isolate
