@@ -20,6 +20,7 @@ from typing import Any
 
 from slipstream.dask.config import config_from_json
 from slipstream.dask.plan import ClusterPlan, Machine, plan_cluster
+from slipstream.dask.shipping import ship_code
 from slipstream.errors import SlipstreamError
 from slipstream.ir import TaskTemplate
 from slipstream.sdk.plugins import AttemptContext
@@ -368,7 +369,7 @@ def _external_cluster(attempt: AttemptContext) -> Iterator[None]:
     try:
         bundle = os.environ.get(BUNDLE_ENV, "")
         if bundle:
-            _ship_code(client, bundle)
+            ship_code(client, bundle)
         with _pointed_at(address):
             _report(
                 attempt,
@@ -386,40 +387,3 @@ def _external_cluster(attempt: AttemptContext) -> Iterator[None]:
     finally:
         with contextlib.suppress(Exception):
             client.close(timeout=CLOSE_TIMEOUT)
-
-
-def _ship_code(client: Any, folder: str) -> None:
-    """Give the scheduler and every worker (also later ones) the user's code bundle.
-
-    Functions sent to Dask are pickled by reference to their module; the operator's scheduler
-    and workers run the task's image, not its code, so they import it from this upload.
-    """
-    import shutil
-    import tempfile
-    import zipfile
-
-    staging = tempfile.mkdtemp(prefix="slipstream-ship-")
-    archive = os.path.join(staging, f"slipstream-{os.path.basename(folder.rstrip('/'))}.zip")
-    try:
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for root, _, names in os.walk(folder):
-                for name in sorted(names):
-                    path = os.path.join(root, name)
-                    # Bundles are unpacked with mtime 0, which zip cannot store: use its epoch.
-                    entry = zipfile.ZipInfo(os.path.relpath(path, folder), (1980, 1, 1, 0, 0, 0))
-                    with open(path, "rb") as source:
-                        bundle.writestr(entry, source.read(), zipfile.ZIP_DEFLATED)
-        try:
-            from distributed.diagnostics.plugin import UploadFile
-
-            # A worker plugin: every worker, also those that join later, imports it from there.
-            # The scheduler never unpickles task code, so it is not sent there.
-            client.register_plugin(UploadFile(archive, load=True), name="slipstream-bundle")
-        except Exception as exc:  # the image may hold the code; if not, Dask says so next
-            log.warning(
-                "could not ship the code bundle to the Dask cluster: %s: %s",
-                type(exc).__name__,
-                exc,
-            )
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
