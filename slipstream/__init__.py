@@ -15,8 +15,10 @@ from slipstream.sdk.calls import set_local_executor
 from slipstream.sdk.conditional import conditional
 from slipstream.sdk.context import ExecutionContext, current_context
 from slipstream.sdk.dynamic import dynamic
+from slipstream.sdk.launch_plan import LaunchPlan
 from slipstream.sdk.map_task import map_task
 from slipstream.sdk.resources import Resources
+from slipstream.sdk.schedule import CronSchedule, FixedRate
 from slipstream.sdk.task import task
 from slipstream.sdk.workflow import workflow
 
@@ -34,10 +36,13 @@ set_local_executor(_run_locally)
 __all__ = [
     "Cache",
     "CompileError",
+    "CronSchedule",
     "DefinitionError",
     "Directory",
     "ExecutionContext",
     "File",
+    "FixedRate",
+    "LaunchPlan",
     "NonRecoverableError",
     "Resources",
     "TaskTimeoutError",

@@ -167,6 +167,36 @@ class WorkflowTemplate(
     source_file: str = ""
 
 
+class ScheduleSpec(msgspec.Struct, frozen=True, omit_defaults=True):
+    """When a launch plan fires: a cron expression, or a fixed rate in seconds.
+
+    ``kickoff_time_input_arg`` names the workflow input (a datetime) that receives the
+    scheduled time of each firing; "" when the plan passes none.
+    """
+
+    cron: str = ""
+    rate_seconds: float = 0.0
+    kickoff_time_input_arg: str = ""
+
+
+class LaunchPlanTemplate(
+    msgspec.Struct, frozen=True, kw_only=True, rename={"api_version": "apiVersion"}
+):
+    """A named way to launch a workflow: inputs it fills in, a schedule, labels.
+
+    Launching it takes the workflow's own defaults, then ``default_inputs``, then the inputs
+    given at launch, then ``fixed_inputs`` (which no launch may override).
+    """
+
+    api_version: str = API_VERSION
+    name: str
+    workflow: str  # the WorkflowTemplate's name
+    default_inputs: dict[str, Literal] = msgspec.field(default_factory=dict)
+    fixed_inputs: dict[str, Literal] = msgspec.field(default_factory=dict)
+    schedule: ScheduleSpec | None = None
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class ErrorDocument(
     msgspec.Struct, frozen=True, kw_only=True, rename={"api_version": "apiVersion"}
 ):

@@ -69,14 +69,25 @@ class WorkflowDefinition:
             )
         context = current_tracing()
         if context is not None:
-            context.add_entity(self.name, self, self.template, "workflow")
-            for name, entity in self.entities.items():
-                template = getattr(entity, "template", None)
-                context.add_entity(name, entity, template, entity.kind)
-            return context.call(
-                kind="workflow", target=self.name, interface=self.interface, kwargs=kwargs
-            )
+            return self.call_in(context, kwargs)
         return run_locally(self, kwargs)
+
+    def call_in(
+        self, context: TracingContext, kwargs: dict[str, Any], *, spec: Any = None, base: str = ""
+    ) -> Any:
+        """Add a node calling this workflow to the body being traced; its promise(s)."""
+        context.add_entity(self.name, self, self.template, "workflow")
+        for name, entity in self.entities.items():
+            template = getattr(entity, "template", None)
+            context.add_entity(name, entity, template, entity.kind)
+        return context.call(
+            kind="workflow",
+            target=self.name,
+            interface=self.interface,
+            kwargs=kwargs,
+            spec=spec,
+            base=base,
+        )
 
     def __repr__(self) -> str:
         return f"<workflow {self.name} ({len(self.template.nodes)} nodes)>"
