@@ -46,3 +46,59 @@ class RemoteError(SlipstreamError):
         self.type_name = type_name
         self.message = message
         self.traceback_text = traceback_text
+
+
+class Aborted(ExecutionError):
+    """An execution (or its node) was aborted: on request, by Ctrl-C, or by another node failing."""
+
+
+class SystemFailure(ExecutionError):
+    """An attempt failed outside the task's own code; it spends the system retry budget."""
+
+
+class LaunchError(SystemFailure):
+    """A runner could not start an attempt."""
+
+
+class AttemptDied(SystemFailure):
+    """An attempt ended without writing outputs.json or error.json (killed, crashed)."""
+
+
+class AttemptLost(SystemFailure):
+    """An attempt could not be found again after the engine that ran it died."""
+
+
+class OOMKilled(SystemFailure):
+    """The attempt's container ran out of memory and was killed."""
+
+
+class Disrupted(SystemFailure):
+    """The cluster stopped the attempt (node shutdown, deadline, admission...)."""
+
+
+class Evicted(Disrupted):
+    """The attempt's Pod was evicted from its node."""
+
+
+class Preempted(Disrupted):
+    """The attempt's Pod was preempted (e.g. a spot node was reclaimed)."""
+
+
+class ImagePullError(SystemFailure):
+    """The attempt's container image could not be pulled."""
+
+
+class PodConfigError(SystemFailure):
+    """The cluster refused the attempt's Pod as configured (bad volume, secret, ...)."""
+
+
+class KubernetesConfigError(SystemFailure):
+    """The objects of an attempt could not be built (no image, a broken plugin)."""
+
+
+class KubernetesApiError(SystemFailure):
+    """The Kubernetes API server refused to create an attempt's objects."""
+
+
+class KubernetesRunnerError(SystemFailure):
+    """The Kubernetes runner could not collect an attempt's outcome."""

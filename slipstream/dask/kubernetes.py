@@ -10,14 +10,16 @@ toleration for it; SLIPSTREAM_SPOT_NODE_SELECTOR / SLIPSTREAM_SPOT_TOLERATIONS a
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Any
 
+from slipstream.config import Settings
 from slipstream.dask.config import Dask, WorkerGroup, config_from_json
 from slipstream.dask.local import EXTERNAL_ENV
 from slipstream.errors import ConfigError
 from slipstream.ir import ResourceSpec, TaskTemplate
+from slipstream.runners.contract import execute_command, execute_environment
+from slipstream.runners.kubernetes.names import attempt_labels, attempt_name
+from slipstream.sdk.plugins import PluginAttempt
 from slipstream.sdk.resources import Resources
 
 API_VERSION = "kubernetes.dask.org/v1"
@@ -32,32 +34,17 @@ _RESOURCE_NAMES = (
     ("gpu", "nvidia.com/gpu"),
     ("ephemeral_storage", "ephemeral-storage"),
 )
-_NOT_DNS = re.compile(r"[^a-z0-9-]+")
-
-
-def _dns(text: str) -> str:
-    return re.sub(r"-{2,}", "-", _NOT_DNS.sub("-", text.lower())).strip("-")
 
 
 def job_name(execution_id: str, node_id: str, attempt: int, longest_group: int = 7) -> str:
-    """`ss-<execution>-<node>-<attempt>-<hash>`: DNS-1123, unique per attempt, <= 53 chars.
+    """`ss-<execution>-<node>-<attempt>-<hash>`: the runner's attempt name, <= 53 chars.
 
-    The hash covers the full ids, so truncating them keeps names apart; it is deterministic so
-    that creating the same attempt's DaskJob twice conflicts instead of running it twice.
+    "<name>-<group>" becomes the label value dask.org/workergroup-name (<= 63 characters).
     """
-    digest = hashlib.sha256(f"{execution_id}\0{node_id}\0{attempt}".encode()).hexdigest()[:5]
-    # "<name>-<group>" becomes the label value dask.org/workergroup-name (<= 63 characters).
     limit = min(MAX_NAME, MAX_LABEL - 1 - longest_group)
-    execution = _dns(execution_id)[:8].strip("-") or "x"
-    fixed = f"ss-{execution}--{attempt}-{digest}"
-    node = _dns(node_id)[: max(0, limit - len(fixed))].strip("-")
-    parts = (
-        ["ss", execution, node, str(attempt), digest]
-        if node
-        else ["ss", execution, str(attempt), digest]
+    return attempt_name(
+        execution_id, node_id, attempt, limit=limit, execution_chars=8, digest_chars=5
     )
-    name = "-".join(parts)
-    return name[:limit].strip("-")
 
 
 def _quantity(value: Any) -> str:
@@ -332,58 +319,20 @@ def build_daskjob(
     return objects
 
 
-_LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def label_value(text: str) -> str:
-    """A Kubernetes label value: at most 63 characters, alphanumeric at both ends."""
-    return _LABEL_VALUE.sub("-", text)[:MAX_LABEL].strip("-_.")
-
-
-def attempt_command(template: TaskTemplate, attempt: Any) -> list[str]:
-    """The task execution contract (DESIGN §4) for an AttemptSpec."""
-    command = [
-        "python",
-        "-m",
-        "slipstream.execute",
-        "--task",
-        template.function,
-        "--inputs",
-        f"{attempt.output_prefix}/inputs.json",
-        "--output-prefix",
-        attempt.output_prefix,
-    ]
-    if getattr(attempt, "bundle_uri", ""):
-        command += ["--bundle", attempt.bundle_uri]
-    return command
-
-
-def attempt_objects(template: TaskTemplate, attempt: Any, settings: Any) -> list[dict[str, Any]]:
-    """build_daskjob for an AttemptSpec (runners/base.py) and Settings (slipstream.config)."""
-    labels = {
-        "app.kubernetes.io/managed-by": "slipstream",
-        "slipstream.io/execution": label_value(attempt.execution_id),
-        "slipstream.io/node": label_value(attempt.node_id),
-        "slipstream.io/attempt": str(attempt.attempt),
-    }
-    # What every runner hands its attempt (see runners/process.py and runners/entrypoint.py).
-    env = {
-        "SLIPSTREAM_EXECUTION_ID": attempt.execution_id,
-        "SLIPSTREAM_NODE_ID": attempt.node_id,
-        "SLIPSTREAM_ATTEMPT": str(attempt.attempt),
-        "SLIPSTREAM_OFFLOAD_THRESHOLD": str(settings.offload_threshold),
-    }
-    if settings.blob_url:
-        env["SLIPSTREAM_BLOB_URL"] = settings.blob_url
+def attempt_objects(
+    template: TaskTemplate, attempt: PluginAttempt, settings: Settings
+) -> list[dict[str, Any]]:
+    """build_daskjob for an attempt, named, labelled and launched as the Kubernetes runner's."""
+    env = execute_environment(attempt, settings.blob_url, settings.offload_threshold)
     return build_daskjob(
         template,
         execution_id=attempt.execution_id,
         node_id=attempt.node_id,
         attempt=attempt.attempt,
-        command=attempt_command(template, attempt),
+        command=execute_command(attempt),
         image=template.image or settings.image,
         namespace=settings.namespace,
-        labels=labels,
+        labels=attempt_labels(attempt),
         env=env,
         interruptible_selector=dict(settings.spot_node_selector),
         interruptible_tolerations=list(settings.spot_tolerations),

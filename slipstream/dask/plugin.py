@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slipstream.dask.config import Dask, config_from_json, config_to_json
 from slipstream.ir import TaskTemplate
-from slipstream.sdk.plugins import AttemptContext
+from slipstream.sdk.plugins import AttemptContext, PluginAttempt
+
+if TYPE_CHECKING:
+    from slipstream.config import Settings
 
 
 class DaskPlugin:
@@ -36,7 +39,7 @@ class DaskPlugin:
         return local_context(template, attempt)
 
     def kubernetes_objects(
-        self, template: TaskTemplate, attempt: Any, settings: Any
+        self, template: TaskTemplate, attempt: PluginAttempt, settings: Settings
     ) -> list[dict[str, Any]] | None:
         """The DaskJob (and DaskAutoscaler / DaskWorkerGroups) for an AttemptSpec."""
         from slipstream.dask.kubernetes import attempt_objects

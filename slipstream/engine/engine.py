@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slipstream.config import Settings
 from slipstream.engine.ids import new_execution_id
@@ -25,12 +25,18 @@ from slipstream.ir import (
     WorkflowTemplate,
     decode,
     dumps,
+    failures,
 )
 from slipstream.runners.attempt import load_task
 from slipstream.runners.base import AttemptHandle, AttemptSpec, Runner
+from slipstream.runners.contract import LOG
 from slipstream.sdk.plugins import PluginRegistry, default_plugins
 from slipstream.storage.records import AttemptRecord, EventRecord, ExecutionRecord, WriteBatch
-from slipstream.types import AttemptPhase, ErrorKind, ExecutionPhase, NodePhase
+from slipstream.types import AttemptPhase, ExecutionPhase, NodePhase
+
+if TYPE_CHECKING:
+    from slipstream.storage.blobs import BlobStore
+    from slipstream.storage.metadata import MetadataStore
 
 STALE_ENGINE_SECONDS = 10.0
 
@@ -84,8 +90,8 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        store: Any,
-        blobs: Any,
+        store: MetadataStore,
+        blobs: BlobStore,
         *,
         plugins: PluginRegistry | None = None,
         observer: Observer | None = None,
@@ -106,12 +112,13 @@ class Engine:
 
     # -- runners -------------------------------------------------------------------------------
     def runner_for(self, task: TaskTemplate) -> Runner:
-        kind = self.settings.runner
-        if kind == "inprocess" and (
-            task.timeout_seconds is not None or self.plugins.needs_own_process(task)
+        runner = self.runner(self.settings.runner)
+        if runner.capabilities.in_process and (
+            (task.timeout_seconds is not None and not runner.capabilities.stoppable)
+            or self.plugins.needs_own_process(task)
         ):
-            kind = "process"  # an attempt that must be stoppable gets its own process
-        return self.runner(kind)
+            return self.runner("process")  # an attempt that must be stoppable: own process
+        return runner
 
     def runner(self, kind: str) -> Runner:
         runner = self._runners.get(kind)
@@ -133,7 +140,12 @@ class Engine:
                 "SLIPSTREAM_HOME": str(self.settings.home_path),
                 "SLIPSTREAM_OFFLOAD_THRESHOLD": str(self.settings.offload_threshold),
             }
-            runner = ProcessRunner(self.blobs, warm=self.settings.warm_processes, env=env)
+            runner = ProcessRunner(
+                self.blobs,
+                warm=self.settings.warm_processes,
+                env=env,
+                offload_threshold=self.settings.offload_threshold,
+            )
         elif kind == "kubernetes":
             from slipstream.runners.kubernetes import KubernetesRunner
 
@@ -150,17 +162,18 @@ class Engine:
 
         A plugin may name modules of its own to import ahead (`warm_modules`, optional).
         """
+        if not self.settings.warm_processes:
+            return
         modules: set[str] = set()
         for entity in entities.values():
             if entity.kind == "task":
                 modules.add(entity.template.function.split(":")[0])
-                plugin = self.plugins.for_task_type(entity.template.task_type)
-                modules.update(getattr(plugin, "warm_modules", ()))
-        if self.settings.runner in ("inprocess", "process") and self.settings.warm_processes:
-            runner = self.runner("process")
-            warm_up = getattr(runner, "warm_up", None)
-            if warm_up is not None:
-                warm_up(sorted(modules), [source_root])
+                modules.update(self.plugins.warm_modules(entity.template.task_type))
+        runner = self.runner(self.settings.runner)
+        if runner.capabilities.in_process:
+            runner = self.runner("process")  # where its stoppable attempts run
+        if runner.capabilities.warmable:
+            runner.warm_up(sorted(modules), [source_root])
 
     def resolve_task(self, template: TaskTemplate, source_root: str) -> Any:
         entity = self.entities.get(template.name)
@@ -188,7 +201,8 @@ class Engine:
         kind = "task" if isinstance(template, TaskTemplate) else "workflow"
         workflow = task_as_workflow(template) if isinstance(template, TaskTemplate) else template
         options = dict(options or {})
-        if self.settings.runner == "kubernetes" and source_root and "bundle_uri" not in options:
+        needs_bundle = self.runner(self.settings.runner).capabilities.needs_bundle
+        if needs_bundle and source_root and "bundle_uri" not in options:
             from slipstream.runners.bundle import upload_bundle
 
             # Pods import the user's code from this bundle: a code change needs no new image.
@@ -331,8 +345,12 @@ class Engine:
         handle = AttemptHandle(runner=last.runner, ref=last.handle)
         state.attempt_started = last.started_at
         # A Kubernetes attempt is found by its labels even if its handle was never saved.
-        findable = bool(last.handle) or last.runner == "kubernetes"
-        if runner is not None and findable and runner.adopt(handle, spec, run):
+        if (
+            runner is not None
+            and runner.capabilities.adoptable
+            and (bool(last.handle) or runner.capabilities.finds_by_labels)
+            and runner.adopt(handle, spec, run)
+        ):
             state.runner, state.handle = runner, handle
             run.running += 1
             if state.task.timeout_seconds is not None:
@@ -342,28 +360,17 @@ class Engine:
                 )
             return
         state.runner = runner
-        run._failed_attempt(
-            state,
-            ErrorDocument(
-                kind=ErrorKind.SYSTEM.value,
-                recoverable=True,
-                type="slipstream.AttemptLost",
-                message=f"attempt {last.attempt} was lost with the engine that ran it",
-            ),
-            None,
-        )
+        run._failed_attempt(state, failures.attempt_lost(last.attempt), None)
 
     def attempt_logs(self, attempt: AttemptRecord) -> str | None:
         """The logs an attempt kept: its process output, then Dask scheduler/worker logs."""
-        if attempt.runner == "kubernetes":
-            runner: Any = self.runner("kubernetes")
-            return str(
-                runner.logs(
-                    AttemptHandle(runner=attempt.runner, ref=attempt.handle), attempt.output_prefix
-                )
-            )
+        if attempt.runner:
+            runner = self.runner(attempt.runner)
+            if runner.capabilities.has_logs:
+                handle = AttemptHandle(runner=attempt.runner, ref=attempt.handle)
+                return runner.logs(handle, attempt.output_prefix)
         parts = []
-        for name in ("attempt.log", "dask-scheduler.log", "dask-workers.log"):
+        for name in (LOG, "dask-scheduler.log", "dask-workers.log"):
             uri = f"{attempt.output_prefix}/{name}"
             if self.blobs.exists(uri):
                 text = self.blobs.read_bytes(uri).decode(errors="replace")
@@ -415,14 +422,7 @@ class Engine:
                     )
                 )
         record.phase, record.ended_at = ExecutionPhase.ABORTED.value, now
-        record.error = dumps(
-            ErrorDocument(
-                kind=ErrorKind.SYSTEM.value,
-                recoverable=False,
-                type="slipstream.Aborted",
-                message="aborted on request",
-            )
-        )
+        record.error = dumps(failures.aborted("aborted on request"))
         batch.execution = record
         batch.events.append(EventRecord(execution_id=record.id, phase=record.phase, at=now))
         self.store.write(batch)

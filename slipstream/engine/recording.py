@@ -6,9 +6,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from slipstream.engine.state import MISSING, NodeState, Scope, resolve
-from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, dumps
+from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, dumps, failures
 from slipstream.storage.records import AttemptRecord, EventRecord, ExecutionRecord, WriteBatch
-from slipstream.types import AttemptPhase, ErrorKind, ExecutionPhase, NodePhase
+from slipstream.types import AttemptPhase, ExecutionPhase, NodePhase
 
 if TYPE_CHECKING:
     from slipstream.engine.engine import Engine
@@ -92,14 +92,7 @@ class Recording:
             record.options = {**record.options, "failed_node": state.id}
         elif self._aborting:
             record.phase = ExecutionPhase.ABORTED.value
-            record.error = dumps(
-                ErrorDocument(
-                    kind=ErrorKind.SYSTEM.value,
-                    recoverable=False,
-                    type="slipstream.Aborted",
-                    message=self._aborting,
-                )
-            )
+            record.error = dumps(failures.aborted(self._aborting))
         else:
             outputs: LiteralMap = {}
             values: dict[str, Any] = {}

@@ -19,7 +19,15 @@ from slipstream.engine.recording import Recording
 from slipstream.engine.retry import decide
 from slipstream.engine.state import MISSING, NodeState, Scope, resolve, resolve_inputs
 from slipstream.errors import ExecutionError
-from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, TaskTemplate, decode, dumps
+from slipstream.ir import (
+    ErrorDocument,
+    LiteralMap,
+    LiteralMapDocument,
+    TaskTemplate,
+    decode,
+    dumps,
+    failures,
+)
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
 from slipstream.storage.records import (
     AttemptRecord,
@@ -28,7 +36,7 @@ from slipstream.storage.records import (
     NodeRecord,
     WriteBatch,
 )
-from slipstream.types import AttemptPhase, ErrorKind, NodePhase
+from slipstream.types import AttemptPhase, NodePhase
 
 if TYPE_CHECKING:
     from slipstream.engine.engine import Engine
@@ -236,7 +244,8 @@ class ExecutionRun(Recording):
         # Handles of out-of-process attempts (a PID, a Pod) are written at once: an engine
         # killed right after launching must be able to re-adopt them instead of re-running.
         if any(
-            state.runner is not None and state.runner.name != "inprocess" for state, _ in launches
+            state.runner is not None and not state.runner.capabilities.in_process
+            for state, _ in launches
         ):
             self.flush()
 
@@ -250,7 +259,7 @@ class ExecutionRun(Recording):
         try:
             inputs, values = resolve_inputs(node, state.scope, self.states)
         except ExecutionError as exc:
-            self._fail(state, _system_error(str(exc)))
+            self._fail(state, failures.system_failure(str(exc)))
             return None
         if node.kind == "workflow":
             self._expand_workflow(state, inputs, values)
@@ -302,11 +311,10 @@ class ExecutionRun(Recording):
         return spec
 
     def _launch(self, state: NodeState, spec: AttemptSpec, inline: bool = False) -> None:
-        run_now = getattr(state.runner, "run_now", None)
-        if inline and run_now is not None:
+        if inline and state.runner.capabilities.in_process:
             state.handle = AttemptHandle(runner=state.runner.name)
             self.engine.observer.node_changed(self, state)
-            self._handle(("done", spec, run_now(spec, self)))
+            self._handle(("done", spec, state.runner.run_now(spec, self)))
             return
         try:
             state.handle = state.runner.launch(spec, self)
@@ -314,16 +322,13 @@ class ExecutionRun(Recording):
             state.handle = AttemptHandle(runner=state.runner.name)
             self.attempt_done(
                 spec,
-                AttemptResult(
-                    AttemptPhase.FAILED,
-                    error=_system_error(f"launch failed: {type(exc).__name__}: {exc}"),
-                ),
+                AttemptResult(AttemptPhase.FAILED, error=failures.launch_failed(exc)),
             )
             return
         assert state.task is not None
         if state.task.timeout_seconds is not None:
             self.set_deadline(state, time.monotonic() + state.task.timeout_seconds)
-        if state.handle.ref and state.runner.name != "inprocess":
+        if state.handle.ref and not state.runner.capabilities.in_process:
             self.batch.attempts.append(self._attempt_record(state, AttemptPhase.RUNNING))
         self.engine.observer.node_changed(self, state)
 
@@ -422,7 +427,7 @@ class ExecutionRun(Recording):
             self._store_cache(state, result.outputs)
             self._succeed(state, result.outputs, result.output_values)
             return
-        error = result.error or _system_error("the attempt failed without an error document")
+        error = result.error or failures.no_error_document()
         self._failed_attempt(state, error, result.exception)
 
     def _failed_attempt(
@@ -494,7 +499,7 @@ class ExecutionRun(Recording):
             for name, binding in scope.template.outputs.items():
                 outputs[name], values[name] = resolve(binding, scope, self.states)
         except ExecutionError as exc:
-            self._fail(state, _system_error(str(exc)))
+            self._fail(state, failures.system_failure(str(exc)))
             return
         complete = all(v is not MISSING for v in values.values())
         self._store_cache(state, outputs)  # a @dynamic's outputs, once its children are done
@@ -540,15 +545,8 @@ class ExecutionRun(Recording):
     def _time_out(self, state: NodeState) -> None:
         assert state.task is not None and state.handle is not None
         cancel_in_background(state.runner, state.handle, state.id)
-        seconds = state.task.timeout_seconds
-        error = ErrorDocument(
-            kind=ErrorKind.USER.value,
-            recoverable=True,
-            type="slipstream.errors.TaskTimeoutError",
-            message=f"task {state.task.name!r} timed out after {seconds:g} s (attempt "
-            f"{state.record.attempts}) and was stopped",
-            timed_out=True,
-        )
+        seconds = state.task.timeout_seconds or 0.0
+        error = failures.timed_out(state.task.name, seconds, f"attempt {state.record.attempts}")
         self.running -= 1
         self.set_deadline(state, None)
         state.handle = None
@@ -592,12 +590,3 @@ def cancel_in_background(runner: Any, handle: AttemptHandle, node_id: str) -> th
     thread = threading.Thread(target=cancel, name=f"slipstream-cancel-{node_id}")
     thread.start()
     return thread
-
-
-def _system_error(message: str) -> ErrorDocument:
-    return ErrorDocument(
-        kind=ErrorKind.SYSTEM.value,
-        recoverable=True,
-        type="slipstream.SystemError",
-        message=message,
-    )

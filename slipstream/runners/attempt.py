@@ -15,7 +15,7 @@ from typing import Any
 
 from slipstream.compiler.registry import TransformContext, TypeRegistry
 from slipstream.errors import NonRecoverableError, RemoteError, SlipstreamError, TypeTransformError
-from slipstream.ir import ErrorDocument, Literal, LiteralMap, TaskTemplate
+from slipstream.ir import ErrorDocument, Literal, LiteralMap, TaskTemplate, failures
 from slipstream.sdk.context import ExecutionContext, reset_context, set_context
 from slipstream.sdk.dynamic import DynamicDefinition, DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext, PluginRegistry, default_plugins
@@ -129,11 +129,6 @@ def remove_scratch(attempt: AttemptContext) -> None:
     attempt.scratch.clear()
 
 
-def qualified_name(exc_type: type) -> str:
-    module = exc_type.__module__
-    return exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"
-
-
 def user_traceback(exc: BaseException) -> str:
     """The exception's traceback without slipstream's own frames."""
     frames = [
@@ -151,15 +146,16 @@ def user_traceback(exc: BaseException) -> str:
 
 
 def error_document(exc: BaseException, kind: ErrorKind = ErrorKind.USER) -> ErrorDocument:
+    """error.json of an exception raised in an attempt: its type, message and user traceback."""
     if isinstance(exc, RemoteError):
         type_name, message = exc.type_name, exc.message
     else:
-        type_name, message = qualified_name(type(exc)), str(exc)
-    return ErrorDocument(
-        kind=kind.value,
+        type_name, message = failures.exception_type_name(type(exc)), str(exc)
+    return failures.raised(
+        type_name,
+        message,
+        kind=kind,
         recoverable=not isinstance(exc, NonRecoverableError | InputError | TypeTransformError),
-        type=type_name,
-        message=message,
         traceback=user_traceback(exc),
     )
 

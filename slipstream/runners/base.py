@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,10 +60,41 @@ class RunnerEvents(Protocol):
         """The attempt ended. Called once per launched or adopted attempt, unless cancelled."""
 
 
+@dataclass(frozen=True)
+class RunnerCapabilities:
+    """What a runner can do; the engine asks these, never a runner's name."""
+
+    in_process: bool = False  # attempts run in the engine's process (share its memory)
+    stoppable: bool = True  # cancel() really stops a running attempt (timeouts need it)
+    adoptable: bool = True  # a restarted engine can re-attach to its running attempts
+    finds_by_labels: bool = False  # adopt() finds an attempt even without a saved handle
+    has_logs: bool = False  # logs() fetches an attempt's logs from where it ran
+    warmable: bool = False  # warm_up() lets later attempts start with modules imported
+    needs_bundle: bool = False  # attempts import the user's code from an uploaded bundle
+
+
+class _Collector:
+    """RunnerEvents that keep an attempt's end for a caller waiting on it (Runner.run_now)."""
+
+    def __init__(self, events: RunnerEvents | None) -> None:
+        self.events = events
+        self.result: AttemptResult | None = None
+        self.done = threading.Event()
+
+    def attempt_info(self, spec: AttemptSpec, info: dict[str, Any]) -> None:
+        if self.events is not None:
+            self.events.attempt_info(spec, info)
+
+    def attempt_done(self, spec: AttemptSpec, result: AttemptResult) -> None:
+        self.result = result
+        self.done.set()
+
+
 class Runner(abc.ABC):
     """Where attempts run. Implementations: in-process, local process, Kubernetes."""
 
     name: str
+    capabilities: RunnerCapabilities = RunnerCapabilities()
 
     @abc.abstractmethod
     def launch(self, spec: AttemptSpec, events: RunnerEvents) -> AttemptHandle:
@@ -79,6 +111,21 @@ class Runner(abc.ABC):
         True: it is being watched again (its end will be reported, also if it already ended
         with outputs or an error written). False: it is gone without a trace.
         """
+
+    def run_now(self, spec: AttemptSpec, events: RunnerEvents | None = None) -> AttemptResult:
+        """Run the attempt to its end and return how it ended (on this thread if in-process)."""
+        collector = _Collector(events)
+        self.launch(spec, collector)
+        collector.done.wait()
+        assert collector.result is not None
+        return collector.result
+
+    def logs(self, handle: AttemptHandle, output_prefix: str) -> str | None:
+        """The attempt's logs from where it ran (has_logs); None: they are in the blob store."""
+        return None
+
+    def warm_up(self, modules: list[str], paths: list[str]) -> None:  # noqa: B027 - optional
+        """Import these modules ahead in whatever starts later attempts (warmable runners)."""
 
     def close(self) -> None:  # noqa: B027 - most runners hold nothing
         """Release pools and connections."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from slipstream.compiler.registry import TransformContext
 from slipstream.config import load_settings
-from slipstream.ir import ErrorDocument, LiteralMapDocument, encode
+from slipstream.ir import LiteralMapDocument, encode
 from slipstream.runners.attempt import (
     AttemptTerminated,
     call_task,
@@ -23,6 +23,18 @@ from slipstream.runners.attempt import (
     remove_scratch,
 )
 from slipstream.runners.bundle import unpack_bundle
+from slipstream.runners.contract import (
+    DYNAMIC,
+    ENV_ATTEMPT,
+    ENV_BLOB_URL,
+    ENV_EXECUTION_ID,
+    ENV_NODE_ID,
+    ENV_OFFLOAD_THRESHOLD,
+    ENV_SOURCE_ROOT,
+    ERROR,
+    OUTPUTS,
+    RUNTIME,
+)
 from slipstream.sdk.dynamic import DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext
 from slipstream.storage.blobs import BlobStore
@@ -31,7 +43,6 @@ from slipstream.types import ErrorKind
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_TERMINATED = 143
-DYNAMIC_DOCUMENT = "dynamic.json"  # a @dynamic attempt's graph, written instead of outputs.json
 
 
 @functools.cache
@@ -51,8 +62,8 @@ def _terminate(signum: int, frame: Any) -> None:
 def run_attempt_command(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    blob_url = os.environ.get("SLIPSTREAM_BLOB_URL", "")
-    threshold = os.environ.get("SLIPSTREAM_OFFLOAD_THRESHOLD", "")
+    blob_url = os.environ.get(ENV_BLOB_URL, "")
+    threshold = os.environ.get(ENV_OFFLOAD_THRESHOLD, "")
     if blob_url and threshold:  # set by every runner: no need to read pyproject.toml again
         offload_threshold = int(threshold)
     else:
@@ -63,7 +74,7 @@ def run_attempt_command(argv: list[str]) -> int:
 
     def fail(exc: BaseException, kind: ErrorKind) -> None:
         document = error_document(exc, kind)
-        blobs.write_document(f"{prefix}/error.json", document)
+        blobs.write_document(f"{prefix}/{ERROR}", document)
         print(f"{document.type}: {document.message}", file=sys.stderr)
         print(document.traceback, file=sys.stderr)
 
@@ -78,25 +89,25 @@ def run_attempt_command(argv: list[str]) -> int:
         return EXIT_TASK_FAILED
     attempt: AttemptContext | None = None
     try:
-        task = load_task(args.task, os.environ.get("SLIPSTREAM_SOURCE_ROOT", ""))
+        task = load_task(args.task, os.environ.get(ENV_SOURCE_ROOT, ""))
         ctx = TransformContext(blobs=blobs, offload_threshold=offload_threshold)
         values = decode_inputs(
             task.template, task.interface.inputs, inputs.literals, task.registry, ctx
         )
         attempt = AttemptContext(
-            execution_id=os.environ.get("SLIPSTREAM_EXECUTION_ID", ""),
-            node_id=os.environ.get("SLIPSTREAM_NODE_ID", ""),
-            attempt=int(os.environ.get("SLIPSTREAM_ATTEMPT", "1")),
+            execution_id=os.environ.get(ENV_EXECUTION_ID, ""),
+            node_id=os.environ.get(ENV_NODE_ID, ""),
+            attempt=int(os.environ.get(ENV_ATTEMPT, "1")),
             output_prefix=prefix,
             log_dir=log_dir_for(blobs.local_path(prefix)),
         )
 
         def report(info: dict[str, Any]) -> None:
-            blobs.write_bytes(f"{prefix}/runtime.json", encode(info))
+            blobs.write_bytes(f"{prefix}/{RUNTIME}", encode(info))
 
         outputs = call_task(task, values, attempt, report=report, transform=ctx)
         if isinstance(outputs, DynamicWorkflow):
-            blobs.write_document(f"{prefix}/{DYNAMIC_DOCUMENT}", outputs.template)
+            blobs.write_document(f"{prefix}/{DYNAMIC}", outputs.template)
             return EXIT_OK
         literals = encode_values(
             f"task {task.template.name!r}: output",
@@ -105,7 +116,7 @@ def run_attempt_command(argv: list[str]) -> int:
             task.registry,
             ctx,
         )
-        blobs.write_document(f"{prefix}/outputs.json", LiteralMapDocument(literals=literals))
+        blobs.write_document(f"{prefix}/{OUTPUTS}", LiteralMapDocument(literals=literals))
         return EXIT_OK
     except AttemptTerminated as exc:
         fail(exc, ErrorKind.SYSTEM)
@@ -116,8 +127,3 @@ def run_attempt_command(argv: list[str]) -> int:
     finally:
         if attempt is not None:
             remove_scratch(attempt)
-
-
-def read_error(blobs: BlobStore, prefix: str) -> ErrorDocument | None:
-    uri = f"{prefix}/error.json"
-    return blobs.read_document(uri, ErrorDocument) if blobs.exists(uri) else None

@@ -16,7 +16,14 @@ from slipstream.runners.attempt import (
     error_document,
     remove_scratch,
 )
-from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec, Runner, RunnerEvents
+from slipstream.runners.base import (
+    AttemptHandle,
+    AttemptResult,
+    AttemptSpec,
+    Runner,
+    RunnerCapabilities,
+    RunnerEvents,
+)
 from slipstream.sdk.dynamic import DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext
 from slipstream.types import AttemptPhase
@@ -28,6 +35,7 @@ class InProcessRunner(Runner):
     """Fast and shares memory with the engine; cannot stop an attempt (timeouts run elsewhere)."""
 
     name = "inprocess"
+    capabilities = RunnerCapabilities(in_process=True, stoppable=False, adoptable=False)
 
     def __init__(
         self,

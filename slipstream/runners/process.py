@@ -13,9 +13,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from slipstream.ir import ErrorDocument, LiteralMapDocument, WorkflowTemplate, decode
-from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec, Runner, RunnerEvents
-from slipstream.types import AttemptPhase, ErrorKind
+from slipstream.ir import failures
+from slipstream.runners.base import (
+    AttemptHandle,
+    AttemptResult,
+    AttemptSpec,
+    Runner,
+    RunnerCapabilities,
+    RunnerEvents,
+)
+from slipstream.runners.contract import (
+    ENV_SOURCE_ROOT,
+    LOG,
+    MODULE,
+    RUNTIME,
+    execute_arguments,
+    execute_environment,
+    left_a_result,
+    read_result,
+    write_inputs,
+)
+from slipstream.types import AttemptPhase
 
 TERMINATE_GRACE_SECONDS = 5.0
 _POLL_SECONDS = 0.05
@@ -25,7 +43,7 @@ class Zygote:
     """A warm `python -m slipstream.execute --zygote` that forks attempts on request."""
 
     def __init__(self, preload: list[str], paths: list[str], env: dict[str, str]) -> None:
-        command = [sys.executable, "-m", "slipstream.execute", "--zygote"]
+        command = [sys.executable, "-m", MODULE, "--zygote"]
         if preload:
             command += ["--preload", ",".join(preload)]
         full_env = {**os.environ, **env}
@@ -137,6 +155,7 @@ class ProcessRunner(Runner):
     """Runs attempts as processes forked from a warm interpreter (or fresh, if warm is off)."""
 
     name = "process"
+    capabilities = RunnerCapabilities(warmable=True)
 
     def __init__(
         self,
@@ -146,8 +165,10 @@ class ProcessRunner(Runner):
         paths: list[str] | None = None,
         warm: bool = True,
         env: dict[str, str] | None = None,
+        offload_threshold: int = 1 << 20,
     ) -> None:
         self.blobs = blobs
+        self.offload_threshold = offload_threshold
         self.warm = warm
         self.preload = list(preload or [])
         self.paths = list(paths or [])
@@ -174,29 +195,17 @@ class ProcessRunner(Runner):
         if local is None:
             local = str(Path.home() / ".slipstream" / "attempt-logs" / prefix.split("/runs/")[-1])
         Path(local).mkdir(parents=True, exist_ok=True)
-        return str(Path(local) / "attempt.log")
+        return str(Path(local) / LOG)
 
     def launch(self, spec: AttemptSpec, events: RunnerEvents) -> AttemptHandle:
         prefix = spec.output_prefix
-        self.blobs.write_document(f"{prefix}/inputs.json", LiteralMapDocument(literals=spec.inputs))
-        argv = [
-            "--task",
-            spec.task.function,
-            "--inputs",
-            f"{prefix}/inputs.json",
-            "--output-prefix",
-            prefix,
-        ]
-        if spec.bundle_uri:
-            argv += ["--bundle", spec.bundle_uri]
+        write_inputs(self.blobs, spec, spec.inputs)
+        argv = execute_arguments(spec)
         env = {
             **self.env,
             **spec.task.environment,
-            "SLIPSTREAM_EXECUTION_ID": spec.execution_id,
-            "SLIPSTREAM_NODE_ID": spec.node_id,
-            "SLIPSTREAM_ATTEMPT": str(spec.attempt),
-            "SLIPSTREAM_SOURCE_ROOT": spec.source_root,
-            "SLIPSTREAM_BLOB_URL": self.blobs.root,
+            **execute_environment(spec, self.blobs.root, self.offload_threshold),
+            ENV_SOURCE_ROOT: spec.source_root,
         }
         log = self._log_path(prefix)
         wait: Any
@@ -209,7 +218,7 @@ class ProcessRunner(Runner):
         else:
             with open(log, "ab") as log_file:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "slipstream.execute", *argv],
+                    [sys.executable, "-m", MODULE, *argv],
                     env={**os.environ, **env},
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
@@ -236,7 +245,7 @@ class ProcessRunner(Runner):
             done.set()
 
         def watcher() -> None:
-            runtime_uri = f"{prefix}/runtime.json"
+            runtime_uri = f"{prefix}/{RUNTIME}"
             reported = False
             while not done.wait(0.25 if not reported else 1.0):
                 if not reported and self.blobs.exists(runtime_uri):
@@ -256,26 +265,11 @@ class ProcessRunner(Runner):
 
     def collect(self, prefix: str, exit_code: int | None) -> AttemptResult:
         """The attempt's result from what it left in the blob store."""
-        outputs_uri, error_uri = f"{prefix}/outputs.json", f"{prefix}/error.json"
-        if self.blobs.exists(outputs_uri):
-            document = decode(self.blobs.read_bytes(outputs_uri), LiteralMapDocument)
-            return AttemptResult(AttemptPhase.SUCCEEDED, outputs=document.literals)
-        if self.blobs.exists(f"{prefix}/dynamic.json"):
-            template = decode(self.blobs.read_bytes(f"{prefix}/dynamic.json"), WorkflowTemplate)
-            return AttemptResult(AttemptPhase.SUCCEEDED, workflow=template)
-        if self.blobs.exists(error_uri):
-            error = decode(self.blobs.read_bytes(error_uri), ErrorDocument)
-            return AttemptResult(AttemptPhase.FAILED, error=error)
+        found = read_result(self.blobs, prefix)
+        if found is not None:
+            return found
         how = "ended" if exit_code is None else _describe_exit(exit_code)
-        return AttemptResult(
-            AttemptPhase.FAILED,
-            error=ErrorDocument(
-                kind=ErrorKind.SYSTEM.value,
-                recoverable=True,
-                type="slipstream.AttemptDied",
-                message=f"the attempt's process {how} without writing outputs.json or error.json",
-            ),
-        )
+        return AttemptResult(AttemptPhase.FAILED, error=failures.attempt_died(how))
 
     def cancel(self, handle: AttemptHandle) -> None:
         pid = int(handle.ref["pid"])
@@ -294,11 +288,7 @@ class ProcessRunner(Runner):
         pid = int(handle.ref.get("pid", 0))
         prefix = str(handle.ref.get("prefix") or spec.output_prefix)
         alive = pid > 0 and _pid_alive(pid) and _start_time(pid) == handle.ref.get("start")
-        left_a_result = any(
-            self.blobs.exists(f"{prefix}/{name}")
-            for name in ("outputs.json", "dynamic.json", "error.json")
-        )
-        if not alive and not left_a_result:
+        if not alive and not left_a_result(self.blobs, prefix):
             return False
 
         def wait() -> None:

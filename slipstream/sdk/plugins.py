@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slipstream.errors import DefinitionError, SlipstreamError
 from slipstream.ir import TaskTemplate
+
+if TYPE_CHECKING:
+    from slipstream.config import Settings
 
 ENTRY_POINT_GROUP = "slipstream.plugins"
 
@@ -23,9 +26,29 @@ class AttemptContext:
     attempt: int
     output_prefix: str  # blob URI of the attempt's folder
     log_dir: str  # a local folder for extra logs (kept with the attempt's logs)
-    report: Any = None  # callable(dict) -> None: runtime info for the engine (dashboard link)
+    # Runtime info for the engine (a dashboard link); set by the runner running the attempt.
+    report: Callable[[dict[str, Any]], None] | None = None
     notices: list[str] = field(default_factory=list)
     scratch: list[str] = field(default_factory=list)  # folders to remove once outputs are stored
+
+
+class PluginAttempt(Protocol):
+    """One attempt as a plugin sees it when it builds objects for a runner (an AttemptSpec)."""
+
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def task(self) -> TaskTemplate: ...
+    @property
+    def output_prefix(self) -> str: ...
+    @property
+    def bundle_uri(self) -> str: ...
+    @property
+    def on_demand(self) -> bool: ...
 
 
 class TaskPlugin(Protocol):
@@ -46,9 +69,14 @@ class TaskPlugin(Protocol):
         """Wraps the user function's execution inside `slipstream.execute`."""
 
     def kubernetes_objects(
-        self, template: TaskTemplate, attempt: Any, settings: Any
+        self, template: TaskTemplate, attempt: PluginAttempt, settings: Settings
     ) -> list[dict[str, Any]] | None:
-        """The objects the Kubernetes runner creates for an attempt; None for a plain Pod."""
+        """The objects the Kubernetes runner creates for an attempt; None for a plain Pod.
+
+        Build names, labels, the command line and its environment with the runner's own
+        helpers (`slipstream.runners.kubernetes.names`, `slipstream.runners.contract`); the
+        runner adds its labels, annotations and environment to every object anyway.
+        """
 
 
 class PluginError(SlipstreamError):
@@ -114,6 +142,11 @@ class PluginRegistry:
                 if plugin.task_type not in self._by_type:
                     self.register(plugin)
             self._entry_points_loaded = True
+
+    def warm_modules(self, task_type: str) -> tuple[str, ...]:
+        """Modules a plugin asks warm interpreters to import ahead (its optional `warm_modules`)."""
+        plugin = self.for_task_type(task_type)
+        return tuple(getattr(plugin, "warm_modules", ())) if plugin is not None else ()
 
     def needs_own_process(self, template: TaskTemplate) -> bool:
         plugin = self.for_task_type(template.task_type)

@@ -151,7 +151,10 @@ def test_an_oomkilled_runner_is_a_system_failure_with_its_reason(
     outcome = future.result(60)
     assert outcome.phase == ExecutionPhase.FAILED
     error = outcome.error
-    assert error is not None and (error.kind, error.type) == ("system", "slipstream.OOMKilled")
+    assert error is not None and (error.kind, error.type) == (
+        "system",
+        "slipstream.errors.OOMKilled",
+    )
     assert f"Pod {name}-runner" in error.message and "OOMKilled" in error.message
     assert job_statuses(fake, name)[-1] == "Failed"
     fake.wait_gone("daskjob", name)
@@ -219,7 +222,7 @@ def test_an_oomkilled_worker_surfaces_its_reason_and_spends_the_system_budget(
     first = eng.store.get_attempts(outcome.execution_id)[0]
     assert first.error is not None
     error = json.loads(first.error)
-    assert (error["kind"], error["type"]) == ("system", "slipstream.OOMKilled")
+    assert (error["kind"], error["type"]) == ("system", "slipstream.errors.OOMKilled")
     assert f"Pod {worker}" in error["message"] and "OOMKilled" in error["message"]
     assert "lost a worker while computing" in error["message"]
     fake.delete("pod", worker)

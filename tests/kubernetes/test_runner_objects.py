@@ -16,10 +16,10 @@ from slipstream.dask import Dask, WorkerGroup
 from slipstream.errors import ConfigError
 from slipstream.ir import ErrorDocument, Literal, ResourceSpec
 from slipstream.runners.base import AttemptResult, AttemptSpec
+from slipstream.runners.contract import execute_command
 from slipstream.runners.kubernetes.manifests import build_cluster_manifests
 from slipstream.runners.kubernetes.names import is_dns_label, pod_name
 from slipstream.runners.kubernetes.pods import (
-    attempt_command,
     attempt_objects,
     build_pod,
     container_resources,
@@ -129,7 +129,7 @@ def test_a_plain_task_gets_one_valid_pod_with_spot_placement() -> None:
     assert pod_spec["tolerations"] == SETTINGS.spot_tolerations
     (container,) = pod_spec["containers"]
     assert container["image"] == "registry.example.com/app:1"
-    assert container["command"] == attempt_command(spec)
+    assert container["command"] == execute_command(spec)
     assert container["command"][-2:] == ["--bundle", spec.bundle_uri]
     assert container["envFrom"] == [{"secretRef": {"name": "blob-credentials"}}]
     assert container["resources"] == {
@@ -188,7 +188,7 @@ def test_a_dask_task_gets_its_plugins_objects_with_the_runner_environment() -> N
     assert env["SLIPSTREAM_ATTEMPT"] == "3" and env["SLIPSTREAM_BLOB_URL"] == BLOBS
     assert env["SLIPSTREAM_EXECUTION_ID"] == spec.execution_id
     assert len([e for e in runner["env"] if e["name"] == "SLIPSTREAM_BLOB_URL"]) == 1
-    assert runner["command"] == attempt_command(spec)
+    assert runner["command"] == execute_command(spec)
     for pod_spec in (job["spec"]["job"]["spec"], job["spec"]["cluster"]["spec"]["worker"]["spec"]):
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod_spec}
         for version in KUBERNETES_VERSIONS:
@@ -308,7 +308,7 @@ def test_outcomes_combine_what_the_attempt_wrote_with_what_happened_to_its_pods(
     combined = final_result(user, None, [oom], "DaskJob j").error
     assert combined is not None and (combined.kind, combined.type) == (
         "system",
-        "slipstream.OOMKilled",
+        "slipstream.errors.OOMKilled",
     )
     assert oom in combined.message and "builtins.KeyError" in combined.message
     died = final_result(
@@ -319,7 +319,11 @@ def test_outcomes_combine_what_the_attempt_wrote_with_what_happened_to_its_pods(
     pull = final_result(
         None, Observation(FAILED, "ErrImagePull", "cannot pull 'x'", False), [], "Pod p"
     ).error
-    assert pull is not None and not pull.recoverable and pull.type == "slipstream.ImagePullError"
+    assert (
+        pull is not None
+        and not pull.recoverable
+        and pull.type == "slipstream.errors.ImagePullError"
+    )
 
 
 # ---- what a cluster needs ------------------------------------------------------------------

@@ -158,7 +158,10 @@ def test_an_oomkilled_pod_is_a_system_failure_naming_the_reason(
     outcome = future.result(60)
     assert outcome.phase == ExecutionPhase.FAILED
     error = outcome.error
-    assert error is not None and (error.kind, error.type) == ("system", "slipstream.OOMKilled")
+    assert error is not None and (error.kind, error.type) == (
+        "system",
+        "slipstream.errors.OOMKilled",
+    )
     assert "OOMKilled" in error.message and pod["metadata"]["name"] in error.message
     (node,) = eng.store.get_nodes(outcome.execution_id)
     assert (node.system_attempts, node.user_attempts) == (1, 0)
@@ -174,7 +177,7 @@ def test_an_image_that_cannot_be_pulled_fails_fast_naming_it(k8s: KubeHarness) -
     assert outcome.phase == ExecutionPhase.FAILED
     error = outcome.error
     assert error is not None and error.kind == "system" and not error.recoverable
-    assert error.type == "slipstream.ImagePullError"
+    assert error.type == "slipstream.errors.ImagePullError"
     assert "registry.example.com/slipstream/missing:missing" in error.message
     (pod,) = created(k8s, "pod")  # not retried: another try would not find it either
     k8s.wait_gone("pod", pod["metadata"]["name"])

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from slipstream.ir import ErrorDocument, Literal, LiteralMap, LiteralType, WorkflowTemplate
+from slipstream.ir import Literal, LiteralMap, LiteralType, WorkflowTemplate, failures
 from slipstream.storage.records import EventRecord, NodeRecord
-from slipstream.types import ErrorKind, NodePhase
+from slipstream.types import NodePhase
 
 if TYPE_CHECKING:
     from slipstream.engine.run import ExecutionRun
@@ -49,7 +49,7 @@ def run_branch(
                 chosen = index
                 break
     except ConditionError as exc:
-        run._fail(state, _error(f"conditional {name!r}: {exc}"))
+        run._fail(state, failures.user_failure(f"conditional {name!r}: {exc}"))
         return
     _skip_untaken(run, state, cases, chosen, name)
     if chosen is None:
@@ -58,7 +58,9 @@ def run_branch(
         )
         run._fail(
             state,
-            _error(f"conditional {name!r}: no case matched and there is no else_() ({shown})"),
+            failures.user_failure(
+                f"conditional {name!r}: no case matched and there is no else_() ({shown})"
+            ),
         )
         return
     state.record.info[INFO_KEY] = chosen
@@ -66,7 +68,7 @@ def run_branch(
     case = cases[chosen]
     run._event(state, "BRANCH", 0, f"case {chosen} of conditional {name!r} taken")
     if "fail" in case:
-        run._fail(state, _error(f"conditional {name!r}: {case['fail']}"))
+        run._fail(state, failures.user_failure(f"conditional {name!r}: {case['fail']}"))
         return
     template = state.scope.template.workflows[case["workflow"]]
     run.expand(state, template, inputs, values or {})
@@ -110,15 +112,6 @@ def _skip_untaken(
                     message=f"case {index} of conditional {name!r} was not taken",
                 )
             )
-
-
-def _error(message: str) -> ErrorDocument:
-    return ErrorDocument(
-        kind=ErrorKind.USER.value,
-        recoverable=False,
-        type="slipstream.errors.ExecutionError",
-        message=message,
-    )
 
 
 # -- conditions ----------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 from slipstream.compiler.dag import check_workflow
 from slipstream.errors import CompileError
-from slipstream.ir import ErrorDocument, WorkflowTemplate
+from slipstream.ir import WorkflowTemplate, failures
 from slipstream.runners.base import AttemptResult, AttemptSpec
-from slipstream.types import ErrorKind
+from slipstream.sdk.dynamic import DynamicCompileError
 
 if TYPE_CHECKING:
     from slipstream.engine.run import ExecutionRun
@@ -26,15 +26,7 @@ def run_returned_workflow(
     assert template is not None and state.task is not None
     problem = _problem(template, state.task.name, state.task.interface, result.entities is None)
     if problem:
-        run._fail(
-            state,
-            ErrorDocument(
-                kind=ErrorKind.USER.value,
-                recoverable=False,
-                type="slipstream.sdk.dynamic.DynamicCompileError",
-                message=problem,
-            ),
-        )
+        run._fail(state, failures.user_failure(problem, DynamicCompileError))
         return
     blobs = run.engine.blobs
     uri = f"{spec.output_prefix}/{GRAPH_DOCUMENT}"

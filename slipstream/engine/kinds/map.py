@@ -24,7 +24,14 @@ from slipstream.engine.kinds.map_records import LEASE_SECONDS, ItemAttempt, MapB
 from slipstream.engine.retry import decide
 from slipstream.engine.run import cancel_in_background
 from slipstream.errors import ExecutionError
-from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, TaskTemplate, decode
+from slipstream.ir import (
+    ErrorDocument,
+    LiteralMap,
+    LiteralMapDocument,
+    TaskTemplate,
+    decode,
+    failures,
+)
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
 from slipstream.storage.records import AttemptRecord
 from slipstream.types import AttemptPhase, ErrorKind
@@ -46,15 +53,7 @@ def run_map(
         try:
             owner = MapRun(run, state, inputs, values)
         except ExecutionError as exc:
-            run._fail(
-                state,
-                ErrorDocument(
-                    kind=ErrorKind.USER.value,
-                    recoverable=False,
-                    type="slipstream.errors.ExecutionError",
-                    message=str(exc),
-                ),
-            )
+            run._fail(state, failures.user_failure(str(exc)))
             return
         if owner.finished:  # it failed while taking back a previous engine's attempts
             return
@@ -132,7 +131,7 @@ class MapRun(MapBookkeeping):
             self._wake(min(item.deadline or float("inf") for item in self.running.values()))
         if self.reserved:
             self._wake(now + RENEW_SECONDS)
-        if any(self.running[_index(spec)].runner.name != "inprocess" for spec in launches):
+        if any(not self.running[_index(spec)].runner.capabilities.in_process for spec in launches):
             self.run.flush()  # their attempt records are written before they start
         for spec in launches:
             self._launch(spec)
@@ -199,7 +198,7 @@ class MapRun(MapBookkeeping):
         self.running[index] = item
         items.phase[index] = RUNNING
         run.running += 1
-        if item.runner.name != "inprocess":
+        if not item.runner.capabilities.in_process:
             run.batch.attempts.append(self._record(item, AttemptPhase.RUNNING))
         return spec
 
@@ -211,16 +210,13 @@ class MapRun(MapBookkeeping):
             item.handle = AttemptHandle(runner=item.runner.name)
             self.run.attempt_done(
                 spec,
-                AttemptResult(
-                    AttemptPhase.FAILED,
-                    error=_system(f"launch failed: {type(exc).__name__}: {exc}"),
-                ),
+                AttemptResult(AttemptPhase.FAILED, error=failures.launch_failed(exc)),
             )
             return
         if self.task.timeout_seconds is not None:
             item.deadline = time.monotonic() + self.task.timeout_seconds
             self._wake(item.deadline)
-        if item.handle.ref and item.runner.name != "inprocess":
+        if item.handle.ref and not item.runner.capabilities.in_process:
             self.run.batch.attempts.append(self._record(item, AttemptPhase.RUNNING))
 
     def _request_pump(self) -> None:
@@ -248,14 +244,14 @@ class MapRun(MapBookkeeping):
         result: AttemptResult = payload
         if result.phase == AttemptPhase.SUCCEEDED and result.outputs is not None:
             self._store_cache(item, result.outputs)
-            if item.runner.name != "inprocess":
+            if not item.runner.capabilities.in_process:
                 self.run.batch.attempts.append(self._record(item, AttemptPhase.SUCCEEDED))
             self.items.succeed(index, result.outputs, False)
             self._release(index)
         else:
-            error = result.error or _system("the attempt failed without an error document")
+            error = result.error or failures.no_error_document()
             if result.phase == AttemptPhase.SUCCEEDED:
-                error = _system("a mapped task returned a graph instead of outputs")
+                error = failures.system_failure("a mapped task returned a graph instead of outputs")
             self._failed_attempt(index, item, error, result.exception)
         self._request_pump()
 
@@ -301,18 +297,9 @@ class MapRun(MapBookkeeping):
             del self.running[index]
             self.run.running -= 1
             seconds = self.task.timeout_seconds or 0.0
+            which = f"item {index}, attempt {item.attempt}"
             self._failed_attempt(
-                index,
-                item,
-                ErrorDocument(
-                    kind=ErrorKind.USER.value,
-                    recoverable=True,
-                    type="slipstream.errors.TaskTimeoutError",
-                    message=f"task {self.task.name!r} timed out after {seconds:g} s (item "
-                    f"{index}, attempt {item.attempt}) and was stopped",
-                    timed_out=True,
-                ),
-                None,
+                index, item, failures.timed_out(self.task.name, seconds, which), None
             )
 
     # -- the end -----------------------------------------------------------------------------------
@@ -353,7 +340,7 @@ class MapRun(MapBookkeeping):
         for index, item in list(self.running.items()):
             if item.handle is not None:  # all asked at once, then waited for, like plain nodes
                 stopping.append(cancel_in_background(item.runner, item.handle, item.spec.node_id))
-            if item.runner.name != "inprocess":
+            if not item.runner.capabilities.in_process:
                 self.run.batch.attempts.append(self._record(item, AttemptPhase.ABORTED))
             self.run.running -= 1
             self._release(index)
@@ -409,27 +396,8 @@ class MapRun(MapBookkeeping):
             self.items.phase[index] = RUNNING
             self.run.running += 1
             return
-        self._failed_attempt(
-            index,
-            item,
-            ErrorDocument(
-                kind=ErrorKind.SYSTEM.value,
-                recoverable=True,
-                type="slipstream.AttemptLost",
-                message=f"attempt {record.attempt} was lost with the engine that ran it",
-            ),
-            None,
-        )
+        self._failed_attempt(index, item, failures.attempt_lost(record.attempt), None)
 
 
 def _index(spec: AttemptSpec) -> int:
     return int(spec.node_id.rpartition("/")[2])
-
-
-def _system(message: str) -> ErrorDocument:
-    return ErrorDocument(
-        kind=ErrorKind.SYSTEM.value,
-        recoverable=True,
-        type="slipstream.SystemError",
-        message=message,
-    )

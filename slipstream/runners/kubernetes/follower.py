@@ -18,10 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from slipstream.errors import KubernetesRunnerError
 from slipstream.runners.base import AttemptResult, AttemptSpec, RunnerEvents
+from slipstream.runners.contract import read_result
 from slipstream.runners.kubernetes.client import ApiError, KubeClient
 from slipstream.runners.kubernetes.names import SELECTOR
-from slipstream.runners.kubernetes.results import final_result, read_result, system_failure
+from slipstream.runners.kubernetes.results import final_result, system_failure
 from slipstream.runners.kubernetes.status import (
     FAILED,
     RUNNING,
@@ -301,7 +303,7 @@ class Follower:
         except Exception as exc:
             log.exception("could not collect the outcome of %s %s", tracked.kind, tracked.name)
             result = system_failure(
-                "KubernetesRunnerError",
+                KubernetesRunnerError,
                 f"could not collect the outcome of "
                 f"{tracked.kind} {tracked.name}: {type(exc).__name__}: {exc}",
             )

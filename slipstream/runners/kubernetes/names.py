@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slipstream.sdk.plugins import PluginAttempt
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "slipstream"
@@ -42,13 +45,27 @@ def attempt_digest(execution_id: str, node_id: str, attempt: int) -> str:
 
 
 def pod_name(execution_id: str, node_id: str, attempt: int, limit: int = MAX_POD_NAME) -> str:
+    """The Pod of one attempt: `ss-<execution>-<node>-<attempt>-<hash>` (see attempt_name)."""
+    return attempt_name(execution_id, node_id, attempt, limit=limit)
+
+
+def attempt_name(
+    execution_id: str,
+    node_id: str,
+    attempt: int,
+    *,
+    limit: int = MAX_POD_NAME,
+    execution_chars: int = 14,
+    digest_chars: int = 6,
+) -> str:
     """`ss-<execution>-<node>-<attempt>-<hash>`: DNS-1123, unique per attempt, <= `limit`.
 
     The hash covers the full ids, so cutting the node id keeps names apart; it is
     deterministic, so creating the same attempt twice conflicts instead of running twice.
+    Plugins name their objects (a DaskJob) with it too, with a shorter limit.
     """
-    digest = attempt_digest(execution_id, node_id, attempt)[:6]
-    execution = dns_part(execution_id)[:14].strip("-") or "x"
+    digest = attempt_digest(execution_id, node_id, attempt)[:digest_chars]
+    execution = dns_part(execution_id)[:execution_chars].strip("-") or "x"
     fixed = f"ss-{execution}--{attempt}-{digest}"
     node = dns_part(node_id)[: max(0, limit - len(fixed))].strip("-")
     parts = (
@@ -59,7 +76,7 @@ def pod_name(execution_id: str, node_id: str, attempt: int, limit: int = MAX_POD
     return "-".join(parts)[:limit].strip("-")
 
 
-def attempt_labels(spec: Any) -> dict[str, str]:
+def attempt_labels(spec: PluginAttempt) -> dict[str, str]:
     """Labels naming execution, node and attempt of an AttemptSpec (runners/base.py)."""
     return {
         MANAGED_BY: MANAGER,
@@ -69,7 +86,7 @@ def attempt_labels(spec: Any) -> dict[str, str]:
     }
 
 
-def attempt_annotations(spec: Any) -> dict[str, str]:
+def attempt_annotations(spec: PluginAttempt) -> dict[str, str]:
     return {
         EXECUTION_ANNOTATION: spec.execution_id,
         NODE_ANNOTATION: spec.node_id,

@@ -9,6 +9,7 @@ from slipstream.config import Settings
 from slipstream.errors import ConfigError
 from slipstream.ir import ResourceSpec, TaskTemplate
 from slipstream.runners.base import AttemptSpec
+from slipstream.runners.contract import ENV_SOURCE_ROOT, execute_command, execute_environment
 from slipstream.runners.kubernetes.names import (
     attempt_annotations,
     attempt_labels,
@@ -26,38 +27,12 @@ _RESOURCE_NAMES = (
 )
 
 
-def attempt_command(spec: AttemptSpec) -> list[str]:
-    """The task execution contract (DESIGN §4) for one attempt."""
-    prefix = spec.output_prefix
-    command = [
-        "python",
-        "-m",
-        "slipstream.execute",
-        "--task",
-        spec.task.function,
-        "--inputs",
-        f"{prefix}/inputs.json",
-        "--output-prefix",
-        prefix,
-    ]
-    if spec.bundle_uri:
-        command += ["--bundle", spec.bundle_uri]
-    return command
-
-
 def runner_env(spec: AttemptSpec, blob_url: str, offload_threshold: int) -> dict[str, str]:
     """The runner container's environment: the task's own, then what execute needs."""
-    env = {
-        **spec.task.environment,
-        "SLIPSTREAM_EXECUTION_ID": spec.execution_id,
-        "SLIPSTREAM_NODE_ID": spec.node_id,
-        "SLIPSTREAM_ATTEMPT": str(spec.attempt),
-        "SLIPSTREAM_BLOB_URL": blob_url,
-        "SLIPSTREAM_OFFLOAD_THRESHOLD": str(offload_threshold),
-    }
+    env = {**spec.task.environment, **execute_environment(spec, blob_url, offload_threshold)}
     if not spec.bundle_uri and spec.source_root:
         # No bundle: the image must hold the code, at the path the engine imported it from.
-        env["SLIPSTREAM_SOURCE_ROOT"] = spec.source_root
+        env[ENV_SOURCE_ROOT] = spec.source_root
     return env
 
 
@@ -202,7 +177,7 @@ def attempt_objects(
                 spec,
                 settings,
                 image=image,
-                command=attempt_command(spec),
+                command=execute_command(spec),
                 labels=labels,
                 env=env,
                 annotations=annotations,

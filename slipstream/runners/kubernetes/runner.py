@@ -14,9 +14,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from slipstream.config import Settings
-from slipstream.errors import SlipstreamError
-from slipstream.ir import LiteralMapDocument
-from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec, Runner, RunnerEvents
+from slipstream.errors import KubernetesApiError, KubernetesConfigError, SlipstreamError
+from slipstream.runners.base import (
+    AttemptHandle,
+    AttemptResult,
+    AttemptSpec,
+    Runner,
+    RunnerCapabilities,
+    RunnerEvents,
+)
+from slipstream.runners.contract import read_result, write_inputs
 from slipstream.runners.kubernetes.client import ApiError, KubeClient
 from slipstream.runners.kubernetes.follower import (
     CLUSTER_LABEL,
@@ -27,7 +34,7 @@ from slipstream.runners.kubernetes.follower import (
 )
 from slipstream.runners.kubernetes.names import NODE_ANNOTATION, attempt_selector
 from slipstream.runners.kubernetes.pods import attempt_objects
-from slipstream.runners.kubernetes.results import read_result, system_failure
+from slipstream.runners.kubernetes.results import system_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +58,7 @@ class KubernetesRunner(Runner):
     """See the module docstring. `plugins` is the engine's PluginRegistry."""
 
     name = "kubernetes"
+    capabilities = RunnerCapabilities(finds_by_labels=True, has_logs=True, needs_bundle=True)
 
     def __init__(self, settings: Settings, blobs: Any, *, plugins: Any = None) -> None:
         if plugins is None:
@@ -127,10 +135,10 @@ class KubernetesRunner(Runner):
             objects = self.objects_for(spec)
         except SlipstreamError as exc:  # no image, a broken plugin: retrying will not help
             events.attempt_done(
-                spec, system_failure("KubernetesConfigError", str(exc), recoverable=False)
+                spec, system_failure(KubernetesConfigError, str(exc), recoverable=False)
             )
             return AttemptHandle(runner=self.name, ref={"prefix": prefix})
-        self.blobs.write_document(f"{prefix}/inputs.json", LiteralMapDocument(literals=spec.inputs))
+        write_inputs(self.blobs, spec, spec.inputs)
         main = objects[0]["metadata"]
         ref = {
             "kind": objects[0]["kind"],
@@ -229,7 +237,7 @@ class KubernetesRunner(Runner):
                 if exc.status == 404 and main["kind"] != "Pod":
                     hint = f" (is the operator that serves {main['kind']} installed?)"
                 return system_failure(
-                    "KubernetesApiError",
+                    KubernetesApiError,
                     f"the API server refused to create {main['kind']} {meta['name']} in "
                     f"namespace {meta['namespace']}: {exc}{hint}",
                     recoverable=False,
