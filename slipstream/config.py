@@ -27,6 +27,9 @@ class Settings:
     retry_backoff_max: float = 60.0
     offload_threshold: int = 1 << 20  # bytes of inline JSON above which values go to blobs
     warm_processes: bool = True  # process runner: fork attempts from a warm interpreter
+    # The server: the CLI talks to server_url when set; serve and the CLI use server_token
+    server_url: str = ""
+    server_token: str = ""
     # Kubernetes
     namespace: str = "default"
     image: str = ""

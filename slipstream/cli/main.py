@@ -10,7 +10,9 @@ from slipstream import __version__
 from slipstream.cli.cache import cache
 from slipstream.cli.executions import executions
 from slipstream.cli.k8s import k8s
+from slipstream.cli.register import register
 from slipstream.cli.run import run
+from slipstream.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +29,8 @@ cli.add_command(run)
 cli.add_command(executions)
 cli.add_command(cache)
 cli.add_command(k8s)
+cli.add_command(serve)
+cli.add_command(register)
 
 
 def main() -> None:

@@ -1,0 +1,25 @@
+"""What every router needs from a request: the services and who is calling; for api/*."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from slipstream.server.auth import launched_by
+from slipstream.server.services import Services
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def caller(request: Request) -> str:
+    return launched_by(request)
+
+
+def loose(model: Any) -> dict[str, Any]:
+    """A request model as a plain dict of the fields that were given."""
+    data: dict[str, Any] = model.model_dump(exclude_none=True)
+    return data

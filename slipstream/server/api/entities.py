@@ -1,0 +1,44 @@
+"""GET /api/v1/{tasks,workflows}[/{name}[/{version}]]: registered entities; for the CLI and UI.
+
+Each entity comes with its versions, its typed interface (a JSON Schema per input, with
+defaults) and, for workflows, its graph. One router per kind, built the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from slipstream.server.api.deps import services
+from slipstream.server.services import Services
+from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT
+
+
+def entity_router(kind: str, path: str) -> APIRouter:
+    router = APIRouter(prefix=f"/{path}", tags=[path])
+
+    @router.get("", name=f"list_{path}")
+    def list_entities(
+        project: str | None = Query(None, max_length=200),
+        domain: str | None = Query(None, max_length=200),
+        name: str | None = Query(None, max_length=200),
+        svc: Services = Depends(services),
+    ) -> dict[str, Any]:
+        return {path: svc.catalog.list_entities(kind, project, domain, name)}
+
+    @router.get("/{name}", name=f"get_{kind}")
+    def get_entity(
+        name: str,
+        project: str = Query(DEFAULT_PROJECT, max_length=200),
+        domain: str = Query(DEFAULT_DOMAIN, max_length=200),
+        version: str | None = Query(None, max_length=200),
+        svc: Services = Depends(services),
+    ) -> dict[str, Any]:
+        return svc.catalog.get_entity(project, domain, kind, name, version)
+
+    return router
+
+
+tasks = entity_router("task", "tasks")
+workflows = entity_router("workflow", "workflows")

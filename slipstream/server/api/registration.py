@@ -1,0 +1,48 @@
+"""PUT /api/v1/bundles/{digest} and POST /api/v1/registrations: registering code; for the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from slipstream.server.api.deps import services
+from slipstream.server.services import Services
+from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT, Registration
+
+router = APIRouter(tags=["registration"])
+
+
+class RegistrationBody(BaseModel):
+    project: str = DEFAULT_PROJECT
+    domain: str = DEFAULT_DOMAIN
+    version: str | None = Field(None, description="Default: the bundle digest (16 characters).")
+    bundle: str = Field(description="sha256 of the code bundle, uploaded first.")
+    tasks: list[dict[str, Any]] = Field(default_factory=list, description="TaskTemplate IR.")
+    workflows: list[dict[str, Any]] = Field(
+        default_factory=list, description="WorkflowTemplate IR."
+    )
+
+
+@router.head("/bundles/{digest}")
+def bundle_exists(digest: str, svc: Services = Depends(services)) -> Response:
+    return Response(status_code=200 if svc.catalog.bundle_exists(digest) else 404)
+
+
+@router.put("/bundles/{digest}", status_code=201)
+async def put_bundle(
+    digest: str, request: Request, svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Upload a code bundle (a tar.gz) whose sha256 is `digest`."""
+    data = await request.body()
+    from starlette.concurrency import run_in_threadpool
+
+    uri = await run_in_threadpool(svc.catalog.put_bundle, digest, data)
+    return {"bundle": digest, "uri": uri}
+
+
+@router.post("/registrations")
+def register(body: RegistrationBody, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Check and store every entity (all or none); the same content again is a no-op."""
+    return svc.catalog.register(Registration(**body.model_dump()))

@@ -1,0 +1,125 @@
+"""The app factory: the API under /api/v1, auth, error mapping, and the web UI at /.
+
+`create_app(services, auth)` is what `slipstream serve` runs and what tests mount. When the
+package `slipstream.server.ui` offers `build_ui_router(services) -> APIRouter`, its router is
+included at `/`; otherwise `/` points to the API's docs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from slipstream import __version__
+from slipstream.errors import ExecutionError
+from slipstream.server.api import entities, events, executions, health, nodes, registration
+from slipstream.server.auth import AuthConfig, AuthMiddleware
+from slipstream.server.inputs import InputError
+from slipstream.server.services import Services
+from slipstream.server.services.catalog import NotFoundError, RegistrationError
+from slipstream.server.services.executions import ActionError
+from slipstream.storage.metadata.server_store import CatalogConflictError
+
+log = logging.getLogger("slipstream.server")
+API = "/api/v1"
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": message, **extra}, status_code=status)
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, exc: InputError) -> JSONResponse:
+        return _error(422, str(exc), input=exc.input)
+
+    @app.exception_handler(RegistrationError)
+    async def bad_registration(request: Request, exc: RegistrationError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(CatalogConflictError)
+    async def conflict(request: Request, exc: CatalogConflictError) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(ActionError)
+    async def wrong_phase(request: Request, exc: ActionError) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(ValueError)
+    async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
+        return _error(400, str(exc))
+
+    @app.exception_handler(ExecutionError)
+    async def engine_refused(request: Request, exc: ExecutionError) -> JSONResponse:
+        return _error(409, str(exc))
+
+
+def _ui_router(services: Services) -> Any:
+    try:
+        ui = importlib.import_module("slipstream.server.ui")
+    except ModuleNotFoundError as exc:
+        if exc.name != "slipstream.server.ui":
+            raise
+        return None
+    build = getattr(ui, "build_ui_router", None)
+    return None if build is None else build(services)
+
+
+def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resumed = await run_in_threadpool(services.start)
+        if resumed:
+            log.warning("resumed %d execution(s) left running by a previous server", resumed)
+        yield
+        left = services.stop()
+        if left:
+            log.warning(
+                "stopping with %d execution(s) running; they stay resumable and go on "
+                "when the server starts again",
+                left,
+            )
+
+    app = FastAPI(
+        title="slipstream",
+        version=__version__,
+        description="Register, launch and follow slipstream workflows.",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    for router in (
+        health.router,
+        registration.router,
+        entities.tasks,
+        entities.workflows,
+        executions.router,
+        nodes.router,
+        events.router,
+    ):
+        app.include_router(router, prefix=API)
+    _install_errors(app)
+    ui = _ui_router(services)
+    if ui is not None:
+        app.include_router(ui)
+    else:
+
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse(f"{API}/docs")
+
+    app.add_middleware(AuthMiddleware, config=auth or AuthConfig())
+    return app

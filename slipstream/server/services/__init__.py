@@ -1,0 +1,54 @@
+"""The server's service objects (catalog, executions, schedules, runtime); used by API and UI.
+
+`open_services(settings)` builds them on the configured stores and runner; `Services.close()`
+releases them. The web UI is given the same `Services` object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slipstream.config import Settings
+from slipstream.engine.engine import Engine
+from slipstream.server.services.catalog import CatalogService
+from slipstream.server.services.executions import ExecutionService
+from slipstream.server.services.runtime import Runtime
+from slipstream.storage.blobs import BlobStore
+from slipstream.storage.metadata import MetadataStore
+from slipstream.storage.metadata.server_store import ServerStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    runtime: Runtime
+    store: ServerStore
+    catalog: CatalogService
+    executions: ExecutionService
+
+    def start(self) -> int:
+        """Resume the executions a previous server left running; return how many."""
+        return self.runtime.resume_unfinished(self.store.unfinished_executions())
+
+    def stop(self) -> int:
+        """Stop taking work; return how many executions are left running (resumable)."""
+        return self.runtime.stop()
+
+    def close(self) -> None:
+        self.runtime.close()
+        self.store.close()
+
+
+def open_services(settings: Settings) -> Services:
+    metadata = MetadataStore(settings.resolved_database_url)
+    blobs = BlobStore(settings.resolved_blob_url)
+    runtime = Runtime(Engine(settings, metadata, blobs))
+    store = ServerStore(settings.resolved_database_url)
+    catalog = CatalogService(store, blobs, settings.home_path / "server" / "bundles")
+    return Services(
+        settings=settings,
+        runtime=runtime,
+        store=store,
+        catalog=catalog,
+        executions=ExecutionService(runtime, store, catalog),
+    )

@@ -1,0 +1,151 @@
+"""The engine as a service: drives executions on threads of the server; used by the services.
+
+Built on the Engine facade only (execute, resume, abort, attempt_logs, close). An execution
+outlives the request that launched it; on shutdown the server stops driving executions
+without failing them, and a restarted server resumes each one (nothing that succeeded runs
+again).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slipstream.engine.engine import Engine
+from slipstream.ir import LiteralMap, WorkflowTemplate
+from slipstream.storage.records import ExecutionRecord, NodeRecord
+from slipstream.types import ExecutionPhase
+
+log = logging.getLogger("slipstream.server")
+
+# How long a launch waits for the engine to record the new execution, so that the id the
+# client gets back can be read at once.
+RECORDED_WAIT_SECONDS = 10.0
+
+
+class Runtime:
+    """Owns the server's Engine and one thread per execution it drives."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    @property
+    def store(self) -> Any:
+        return self.engine.store
+
+    @property
+    def blobs(self) -> Any:
+        return self.engine.blobs
+
+    def driving(self, execution_id: str) -> bool:
+        """True if a thread of this server drives the execution now."""
+        with self._lock:
+            thread = self._threads.get(execution_id)
+        return thread is not None and thread.is_alive()
+
+    def running_count(self) -> int:
+        with self._lock:
+            return sum(1 for t in self._threads.values() if t.is_alive())
+
+    def _spawn(self, execution_id: str, body: Callable[[], Any]) -> None:
+        if self._stopping:
+            raise RuntimeError("the server is shutting down")
+
+        def drive() -> None:
+            try:
+                body()
+            except Exception:
+                log.exception("execution %s: the engine failed", execution_id)
+            finally:
+                with self._lock:
+                    self._threads.pop(execution_id, None)
+
+        # A daemon: at shutdown the process leaves running executions to be resumed.
+        thread = threading.Thread(target=drive, name=f"execution-{execution_id}", daemon=True)
+        with self._lock:
+            self._threads[execution_id] = thread
+        thread.start()
+
+    def _wait_recorded(self, execution_id: str) -> None:
+        deadline = time.monotonic() + RECORDED_WAIT_SECONDS
+        delay = 0.001
+        while time.monotonic() < deadline:
+            if self.store.get_execution(execution_id) is not None:
+                return
+            if not self.driving(execution_id):
+                break  # the engine failed before recording it: get_execution says no more
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def start(
+        self,
+        execution_id: str,
+        template: WorkflowTemplate,
+        inputs: LiteralMap,
+        *,
+        source_root: str,
+        options: dict[str, Any],
+    ) -> None:
+        """Start an execution on its own thread; return once the engine has recorded it."""
+        self._spawn(
+            execution_id,
+            lambda: self.engine.execute(
+                template,
+                inputs,
+                source_root=source_root,
+                options=options,
+                execution_id=execution_id,
+            ),
+        )
+        self._wait_recorded(execution_id)
+
+    def start_from_records(self, record: ExecutionRecord, nodes: list[NodeRecord]) -> None:
+        """Store a prepared execution (a recovery: some nodes already SUCCEEDED) and drive it."""
+        self.store.create_execution(record, nodes)
+        self._spawn(record.id, lambda: self.engine.resume(record.id))
+
+    def resume(self, execution_id: str) -> None:
+        """Drive an execution whose engine died (a restarted server)."""
+        self._spawn(execution_id, lambda: self.engine.resume(execution_id))
+
+    def resume_unfinished(self, execution_ids: list[str]) -> int:
+        """Resume every unfinished execution no live engine owns; return how many."""
+        resumed = 0
+        for execution_id in execution_ids:
+            record = self.store.get_execution(execution_id)
+            if record is None or ExecutionPhase(record.phase).terminal:
+                continue
+            if self.driving(execution_id) or self.engine.owner_alive(record):
+                continue
+            log.info("resuming execution %s", execution_id)
+            self.resume(execution_id)
+            resumed += 1
+        return resumed
+
+    def abort(self, execution_id: str, wait_seconds: float = 15.0) -> ExecutionPhase:
+        """Abort an execution: ask this server's thread, or let the engine abort it."""
+        if not self.driving(execution_id):
+            return self.engine.abort(execution_id, wait_seconds=wait_seconds)
+        self.store.request_abort(execution_id)
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            record = self.store.get_execution(execution_id)
+            if record is not None and ExecutionPhase(record.phase).terminal:
+                return ExecutionPhase(record.phase)
+            time.sleep(0.05)
+        record = self.store.get_execution(execution_id)
+        return ExecutionPhase(record.phase) if record is not None else ExecutionPhase.ABORTED
+
+    def stop(self) -> int:
+        """Stop taking work; running executions are left RUNNING, to be resumed. How many."""
+        self._stopping = True
+        return self.running_count()
+
+    def close(self) -> None:
+        self.engine.close()

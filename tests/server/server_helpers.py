@@ -1,0 +1,90 @@
+"""Helpers of the server tests: the flows registered, a live server handle, registering."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from slipstream.server.services import Services
+
+FLOWS = """
+import time
+from slipstream import task, workflow
+
+
+@task
+def add(a: int, b: int = 2) -> int:
+    return a + b
+
+
+@task
+def boom(x: int) -> int:
+    raise ValueError(f"boom on {x}")
+
+
+@task
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@workflow
+def pipeline(a: int, b: int = 3) -> int:
+    return add(a=add(a=a, b=b), b=1)
+
+
+@workflow
+def fails(a: int) -> int:
+    return boom(x=add(a=a))
+
+
+@workflow
+def sleepy(seconds: float = 30.0) -> float:
+    return nap(seconds=seconds)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Live:
+    url: str
+    services: Services
+    client: httpx.Client
+
+    def wait_phase(self, execution_id: str, *phases: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        doc: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            response = self.client.get(f"/api/v1/executions/{execution_id}")
+            if response.status_code == 200:
+                doc = response.json()
+                if doc["phase"] in phases:
+                    return doc
+            time.sleep(0.05)
+        raise AssertionError(f"{execution_id} never reached {phases}: {doc.get('phase')}")
+
+
+def register(live: Live, root: Path, **options: Any) -> dict[str, Any]:
+    from slipstream.cli.register import collect, register_entities
+    from slipstream.cli.remote import RemoteClient
+
+    source_root, entities = collect([str(root)])
+    with RemoteClient(live.url, live.client.headers.get("authorization", "")[7:] or None) as c:
+        return register_entities(
+            c,
+            source_root,
+            entities,
+            options.get("project", "default"),
+            options.get("domain", "development"),
+            options.get("version"),
+        )
