@@ -1,7 +1,7 @@
 """Launching and reading executions; used by the API routers and the web UI.
 
-Public methods: launch, relaunch, recover, abort, list_executions, counts, get, node_data, open_value,
-logs, attempt_running, events. Every document is plain JSON.
+Public methods: launch, relaunch, recover, abort, list_executions, counts, get, node_data,
+open_value, logs, events. Every document is plain JSON.
 """
 
 from __future__ import annotations
