@@ -44,7 +44,12 @@ def _harness(
     finally:
         harness.close()
     _, alive = psutil.wait_procs(
-        [psutil.Process(pid) for pid in harness.started_pids if not _dead(pid)], timeout=5
+        [
+            psutil.Process(pid)
+            for pid in [*harness.started_pids, *harness.dask_clusters.pids]
+            if not _dead(pid)
+        ],
+        timeout=5,
     )
     assert not alive, f"processes started by the test kubelet are still running: {alive}"
 

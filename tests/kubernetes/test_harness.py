@@ -470,6 +470,7 @@ import os
 from distributed import Client
 with Client() as client:
     print("scheduler", os.environ["DASK_SCHEDULER_ADDRESS"])
+    client.wait_for_workers(2, timeout=60)  # workers join when their Pods are up
     print("workers", len(client.scheduler_info()["workers"]))
     print("total", sum(client.gather(client.map(lambda x: x + 1, range(10)))))
 """

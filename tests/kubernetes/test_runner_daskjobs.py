@@ -99,6 +99,23 @@ def test_a_dask_task_runs_as_a_daskjob_on_its_own_cluster(fake: KubeHarness) -> 
     assert node.info["daskjob"] == name and node.info["scheduler"] == started.address
 
 
+def test_the_bundle_reaches_the_scheduler_and_workers_and_runs_once_in_each(
+    fake: KubeHarness, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    # The scheduler and workers are their own processes without the test's code (as on a
+    # cluster): the scheduler unpickles task graphs, so it needs the bundle as much as they do.
+    imports = tmp_path / "imports.log"
+    monkeypatch.setenv("K8S_TASKS_IMPORT_LOG", str(imports))
+    outcome = run(engine(), "dask_shipped", n=4)
+    assert outcome.phase == ExecutionPhase.SUCCEEDED, outcome.error
+    assert outcome.outputs["o0"].value == 16 + (0 + 1 + 4 + 9) + 4
+    pids = imports.read_text().split()
+    assert len(pids) == len(set(pids)), f"a process ran the module's top level twice: {pids}"
+    (started,) = fake.dask_clusters.started
+    assert str(started.scheduler_pid) in pids
+    assert len(pids) >= 3  # the runner, the scheduler and at least one worker
+
+
 def test_the_seed_example_runs_end_to_end_through_kubernetes(fake: KubeHarness) -> None:
     result = CliRunner().invoke(
         cli,

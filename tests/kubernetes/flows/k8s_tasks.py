@@ -8,6 +8,12 @@ import time
 from slipstream import Resources, task, workflow
 from slipstream.dask import Dask, Scheduler, WorkerGroup
 
+# Every process that imports this module says so here: the code bundle must reach the Dask
+# scheduler and workers, and their imports must not run this module's top level twice.
+if os.environ.get("K8S_TASKS_IMPORT_LOG"):
+    with open(os.environ["K8S_TASKS_IMPORT_LOG"], "a") as _log:
+        _log.write(f"{os.getpid()}\n")
+
 
 def _wait_for(path: str, seconds: float = 120.0) -> None:
     print(f"waiting for {path}", flush=True)
@@ -71,6 +77,18 @@ def dask_squares(n: int) -> int:
 
     client = Client()
     return int(sum(client.gather(client.map(_square, range(n)))))
+
+
+@task(task_config=Dask(workers=WorkerGroup(number_of_workers=2)))
+def dask_shipped(n: int) -> int:
+    """Code from the bundle through client.submit, client.map and dask.delayed."""
+    import dask
+    from distributed import Client
+
+    client = Client()
+    first = client.submit(_square, n).result()
+    mapped = sum(client.gather(client.map(_square, range(n))))
+    return int(first + mapped + dask.delayed(_square)(2).compute())
 
 
 @task(task_config=Dask(workers=WorkerGroup(number_of_workers=1)), interruptible=True)

@@ -62,7 +62,7 @@ class KubeHarness:
         self.url = ""
         self.apiserver: Apiserver | None = None
         self.kubelet: Kubelet | None = None
-        self.dask_clusters = LocalDaskClusters()
+        self.dask_clusters = LocalDaskClusters(env=dict(extra_env or {}))
         self.fake_operator: FakeDaskOperator | None = None
         self.real_operator: RealDaskOperator | None = None
         self.operator_clusters: OperatorClusters | None = None
