@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Start a throwaway PostgreSQL for the tests; print its URL as the only line on stdout.
 #
-#   export SLIPSTREAM_TEST_POSTGRES_URL="$(bash .ci/postgres.sh)"
+#   export SLIPSTREAM_TEST_POSTGRES_URL="$(bash .ci/postgres.sh)"   # a fresh temp folder
+#   bash .ci/postgres.sh --dir DIR                                  # in DIR (made if missing)
+#   bash .ci/postgres.sh --stop DIR                                 # stop it, remove DIR
 #
-# Installs PostgreSQL with apt-get when no initdb is found, initialises a cluster in a fresh
-# temp dir (trust auth, loopback only), starts it on a free port and creates the database
-# "slipstream". The server is left running. Safe to call more than once: every call gets its
-# own folder and port. Everything but the URL goes to stderr.
+# Installs PostgreSQL with apt-get when no initdb is found and this user may install packages
+# (root, unless SLIPSTREAM_TEST_INSTALL=0; else exits 3 saying so), initialises a cluster in
+# the folder (trust auth, loopback only), starts it on a free port and creates the database
+# "slipstream". The server is left running until --stop. Safe to call more than once: every
+# call gets its own folder and port. Everything but the URL goes to stderr.
+# `python3 dev.py test` uses --dir and --stop, so a test run leaves no server or folder behind.
 set -euo pipefail
 
 log() { echo "postgres.sh: $*" >&2; }
@@ -25,7 +29,31 @@ find_bin_dir() {
     return 1
 }
 
+if [ "${1:-}" = "--stop" ]; then
+    DIR="${2:?usage: postgres.sh --stop DIR}"
+    if [ -f "$DIR/data/postmaster.pid" ] && BIN="$(find_bin_dir)"; then
+        OWNER="$(stat -c %U "$DIR/data")"
+        if [ "$(id -u)" = "0" ]; then
+            runuser -u "$OWNER" -- "$BIN/pg_ctl" -D "$DIR/data" -m fast -w -t 60 stop >&2
+        else
+            "$BIN/pg_ctl" -D "$DIR/data" -m fast -w -t 60 stop >&2
+        fi
+    fi
+    rm -rf "$DIR"
+    exit 0
+fi
+
+may_install() {
+    [ "$(id -u)" = "0" ] && [ "${SLIPSTREAM_TEST_INSTALL:-1}" != "0" ] \
+        && command -v apt-get >/dev/null 2>&1
+}
+
 if ! BIN="$(find_bin_dir)"; then
+    if ! may_install; then
+        log "no PostgreSQL binaries (initdb) found, and this user may not install them" \
+            "(install PostgreSQL, or run as root without SLIPSTREAM_TEST_INSTALL=0)"
+        exit 3
+    fi
     log "no initdb found; installing PostgreSQL with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update >&2
@@ -48,7 +76,12 @@ else
     as_user() { "$@"; }
 fi
 
-DIR="$(mktemp -d "${TMPDIR:-/tmp}/slipstream-pg.XXXXXX")"
+if [ "${1:-}" = "--dir" ]; then
+    DIR="${2:?usage: postgres.sh --dir DIR}"
+    mkdir -p "$DIR"
+else
+    DIR="$(mktemp -d "${TMPDIR:-/tmp}/slipstream-pg.XXXXXX")"
+fi
 chmod 755 "$DIR"
 [ "$(id -u)" = "0" ] && chown "$PGUSER_NAME" "$DIR"
 
