@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from slipstream.cli.context import engine as make_engine
+from slipstream.cli.executions_remote import ServerModeGroup, remote_executions
 from slipstream.cli.output import EXIT_INTERRUPTED, duration, print_error, report_outcome, when
 from slipstream.cli.progress import Progress
 from slipstream.compiler.values import literal_to_display
@@ -17,9 +18,10 @@ from slipstream.errors import ExecutionError
 from slipstream.ir import ErrorDocument, LiteralMapDocument, WorkflowTemplate, decode
 
 
-@click.group("executions")
-def executions() -> None:
-    """List, inspect, resume and abort executions."""
+@click.group("executions", cls=ServerModeGroup, remote_commands=remote_executions)
+@click.option("--remote", default=None, metavar="URL", help="A server (default: server_url).")
+def executions(remote: str | None) -> None:
+    """List, inspect, resume and abort executions (on a server with --remote URL)."""
 
 
 def _require(engine: Any, execution_id: str) -> Any:

@@ -10,6 +10,7 @@ from slipstream import __version__
 from slipstream.cli.cache import cache
 from slipstream.cli.executions import executions
 from slipstream.cli.k8s import k8s
+from slipstream.cli.launch import launch
 from slipstream.cli.register import register
 from slipstream.cli.run import run
 from slipstream.cli.serve import serve
@@ -31,6 +32,7 @@ cli.add_command(cache)
 cli.add_command(k8s)
 cli.add_command(serve)
 cli.add_command(register)
+cli.add_command(launch)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from slipstream.cli.inputs import input_options
 from slipstream.cli.loading import ENTITY_COMMAND_SETTINGS, entity_command_context
 from slipstream.cli.output import EXIT_INTERRUPTED, report_outcome
 from slipstream.cli.progress import Progress
+from slipstream.cli.run_remote import remote_options, run_remote
 from slipstream.compiler.registry import TransformContext
 from slipstream.engine.local import encode_inputs
 from slipstream.errors import TypeTransformError
@@ -40,6 +41,7 @@ def run_entity_command(entity: Any, info_name: str) -> click.Command:
             default=None,
             help="Where attempts run (default: the runner setting, inprocess).",
         ),
+        *remote_options(),
     ]
     kind = "task" if entity.kind == "task" else "workflow"
     doc = (entity.function.__doc__ or "").strip().splitlines()
@@ -53,9 +55,14 @@ def run_entity_command(entity: Any, info_name: str) -> click.Command:
 
 
 def _execute(entity: Any, options: dict[str, Any]) -> None:
+    remote, abort_on_interrupt = options.pop("remote"), options.pop("abort_on_interrupt")
     as_json = options.pop("as_json")
     isolate = options.pop("isolate")
     backend = options.pop("backend")
+    if remote is not None:  # "" = the server_url setting
+        given = {name: value for name, value in options.items() if value is not None}
+        run_remote(entity, given, remote, as_json, abort_on_interrupt)
+        return
     runner = backend or ("process" if isolate else None)
     kwargs = {name: value for name, value in options.items() if value is not None}
     engine = make_engine(runner)
@@ -96,6 +103,7 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line.")
 @click.option("--isolate", is_flag=True, help="Run every attempt in its own process.")
 @click.option("--backend", type=click.Choice(RUNNERS), default=None, help="Where attempts run.")
+@click.option("--remote", "remote_flag", is_flag=True, help="Run it on the server (server_url).")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -104,6 +112,7 @@ def run(
     as_json: bool,
     isolate: bool,
     backend: str | None,
+    remote_flag: bool,
 ) -> None:
     """Run a task or workflow: slipstream run FILE_OR_MODULE ENTITY [--input value ...]
 
@@ -119,4 +128,6 @@ def run(
         sub.params["as_json"] = sub.params["as_json"] or as_json
         sub.params["isolate"] = sub.params["isolate"] or isolate
         sub.params["backend"] = sub.params["backend"] or backend
+        if remote_flag and sub.params["remote"] is None:
+            sub.params["remote"] = ""
         command.invoke(sub)

@@ -35,7 +35,13 @@ def serve(
     services = open_services(settings)
     app = create_app(services, AuthConfig(token=token or None, token_name=token_name))
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,  # open event streams are cut after this
     )
     server = uvicorn.Server(config)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again under the

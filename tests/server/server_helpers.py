@@ -46,6 +46,26 @@ def fails(a: int) -> int:
 @workflow
 def sleepy(seconds: float = 30.0) -> float:
     return nap(seconds=seconds)
+
+
+@task
+def mark(folder: str, tag: str) -> str:
+    with open(f"{folder}/{tag}", "a") as out:
+        out.write("ran\\n")
+    return tag
+
+
+@task
+def wait_then(tag: str, seconds: float) -> str:
+    time.sleep(seconds)
+    return tag + "-second"
+
+
+@workflow
+def marked(folder: str, seconds: float = 3.0) -> str:
+    first = mark(folder=folder, tag="first")
+    waited = wait_then(tag=first, seconds=seconds)
+    return mark(folder=folder, tag=waited)
 """
 
 

@@ -160,11 +160,11 @@ class CatalogService:
             )
 
         for raw in request.tasks:
-            task = _decode(raw, TaskTemplate, "task")
+            task = portable(_decode(raw, TaskTemplate, "task"))
             add("task", task.name, dumps(task))
         workflows: dict[str, WorkflowTemplate] = {}
         for raw in request.workflows:
-            workflow = _decode(raw, WorkflowTemplate, "workflow")
+            workflow = portable(_decode(raw, WorkflowTemplate, "workflow"))
             try:
                 check_workflow(workflow)
             except CompileError as exc:
@@ -249,6 +249,19 @@ class CatalogService:
             for v in self.store.list_entries(kind, project, domain, name)
         ]
         return doc
+
+
+def portable(template: Any) -> Any:
+    """The template without the registering machine's file paths (the bundle has the code), so
+    the same code registered from two checkouts is the same content."""
+    if isinstance(template, TaskTemplate):
+        return msgspec.structs.replace(template, source_file="")
+    return msgspec.structs.replace(
+        template,
+        source_file="",
+        tasks={k: portable(t) for k, t in template.tasks.items()},
+        workflows={k: portable(w) for k, w in template.workflows.items()},
+    )
 
 
 def _decode(raw: Any, cls: type[Any], what: str) -> Any:

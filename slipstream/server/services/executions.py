@@ -249,6 +249,7 @@ class ExecutionService:
         return info.execution_id
 
     def abort(self, execution_id: str) -> str:
+        """Abort it; the phase it is in after a few seconds (RUNNING while it stops)."""
         record = self._record(execution_id)
         if ExecutionPhase(record.phase).terminal:
             return record.phase

@@ -9,13 +9,15 @@ again).
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from slipstream.engine.engine import Engine
-from slipstream.ir import LiteralMap, WorkflowTemplate
+from slipstream.ir import LiteralMap, TaskTemplate, WorkflowTemplate
 from slipstream.storage.records import ExecutionRecord, NodeRecord
 from slipstream.types import ExecutionPhase
 
@@ -24,6 +26,42 @@ log = logging.getLogger("slipstream.server")
 # How long a launch waits for the engine to record the new execution, so that the id the
 # client gets back can be read at once.
 RECORDED_WAIT_SECONDS = 10.0
+
+
+def _modules(template: WorkflowTemplate | TaskTemplate) -> set[str]:
+    if isinstance(template, TaskTemplate):
+        return {template.function.partition(":")[0]}
+    found: set[str] = set()
+    pending = [template]
+    while pending:
+        current = pending.pop()
+        found.update(t.function.partition(":")[0] for t in current.tasks.values())
+        pending.extend(current.workflows.values())
+    return found
+
+
+def import_from(source_root: str, template: WorkflowTemplate | TaskTemplate) -> None:
+    """Make the template's modules import from source_root (this version's bundle).
+
+    A module already imported from another bundle (another version) is dropped, with its
+    package, so the next import reads this version. In-process attempts of two versions of
+    one module running at the same time share whichever was imported last: the process and
+    Kubernetes runners import each attempt afresh.
+    """
+    if not source_root:
+        return
+    root = os.path.realpath(source_root)
+    if root in sys.path:
+        sys.path.remove(root)
+    sys.path.insert(0, root)
+    for name in _modules(template):
+        top = name.split(".")[0]
+        module = sys.modules.get(name) or sys.modules.get(top)
+        path = os.path.realpath(getattr(module, "__file__", None) or "")
+        if module is None or path.startswith(root + os.sep):
+            continue
+        for loaded in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+            del sys.modules[loaded]
 
 
 class Runtime:
@@ -86,13 +124,15 @@ class Runtime:
     def start(
         self,
         execution_id: str,
-        template: WorkflowTemplate,
+        template: WorkflowTemplate | TaskTemplate,
         inputs: LiteralMap,
         *,
         source_root: str,
         options: dict[str, Any],
     ) -> None:
         """Start an execution on its own thread; return once the engine has recorded it."""
+        with self._lock:
+            import_from(source_root, template)
         self._spawn(
             execution_id,
             lambda: self.engine.execute(
@@ -108,11 +148,24 @@ class Runtime:
     def start_from_records(self, record: ExecutionRecord, nodes: list[NodeRecord]) -> None:
         """Store a prepared execution (a recovery: some nodes already SUCCEEDED) and drive it."""
         self.store.create_execution(record, nodes)
+        self._prepare(record)
         self._spawn(record.id, lambda: self.engine.resume(record.id))
 
     def resume(self, execution_id: str) -> None:
         """Drive an execution whose engine died (a restarted server)."""
+        record = self.store.get_execution(execution_id)
+        if record is not None:
+            self._prepare(record)
         self._spawn(execution_id, lambda: self.engine.resume(execution_id))
+
+    def _prepare(self, record: ExecutionRecord) -> None:
+        from slipstream.ir import decode
+
+        with self._lock:
+            import_from(
+                str(record.options.get("source_root", "")),
+                decode(record.template, WorkflowTemplate),
+            )
 
     def resume_unfinished(self, execution_ids: list[str]) -> int:
         """Resume every unfinished execution no live engine owns; return how many."""
@@ -128,8 +181,11 @@ class Runtime:
             resumed += 1
         return resumed
 
-    def abort(self, execution_id: str, wait_seconds: float = 15.0) -> ExecutionPhase:
-        """Abort an execution: ask this server's thread, or let the engine abort it."""
+    def abort(self, execution_id: str, wait_seconds: float = 5.0) -> ExecutionPhase:
+        """Abort an execution: ask this server's thread, or let the engine abort it.
+
+        Returns the phase after at most wait_seconds: still RUNNING when an attempt that
+        cannot be stopped (in-process) must end first; the abort stays requested."""
         if not self.driving(execution_id):
             return self.engine.abort(execution_id, wait_seconds=wait_seconds)
         self.store.request_abort(execution_id)
