@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import inspect
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,7 @@ class PythonInterface:
     inputs: dict[str, Any]
     defaults: dict[str, Any]
     outputs: dict[str, Any]
-    output_tuple: type | None  # the NamedTuple class of named outputs, if any
+    output_tuple: type | None  # the NamedTuple class of named outputs; `tuple` for o0, o1, ...
     ir: TypedInterface = field(compare=False)
 
     def pack_outputs(self, value: Any, entity: str) -> dict[str, Any]:
@@ -34,33 +36,89 @@ class PythonInterface:
                 )
             return {}
         if self.output_tuple is not None:
+            if len(self.outputs) == 1 and not isinstance(value, tuple):
+                return {next(iter(self.outputs)): value}  # a one-field NamedTuple, returned bare
             if not isinstance(value, tuple) or len(value) != len(self.outputs):
                 raise TypeTransformError(
-                    f"{entity} must return a {self.output_tuple.__name__} of "
-                    f"{len(self.outputs)} values, got {type(value).__name__}"
+                    f"{entity} must return a {self.describe_outputs()}, "
+                    f"got {type(value).__name__}"
+                    + (f" of {len(value)} values" if isinstance(value, tuple) else "")
                 )
             return dict(zip(self.outputs, value, strict=True))
         return {SINGLE_OUTPUT: value}
+
+    def describe_outputs(self) -> str:
+        """`tuple of 2 values (o0, o1)` or `Split of 2 values (low, high)`, for messages."""
+        kind = "tuple" if self.output_tuple is tuple else getattr(self.output_tuple, "__name__", "")
+        return f"{kind} of {len(self.outputs)} values ({', '.join(self.outputs)})"
 
     def unpack_outputs(self, values: dict[str, Any]) -> Any:
         """{output name: value} back to what the function returns."""
         if not self.outputs:
             return None
+        if self.output_tuple is tuple:
+            return plain_outputs(tuple(self.outputs))(*(values[name] for name in self.outputs))
         if self.output_tuple is not None:
             return self.output_tuple(**{name: values[name] for name in self.outputs})
         return values[SINGLE_OUTPUT]
+
+
+_PLAIN_OUTPUTS: dict[tuple[str, ...], type] = {}
+
+
+def plain_outputs(names: tuple[str, ...]) -> type:
+    """The NamedTuple (o0, o1, ...) that a plain tuple of outputs comes back as (Flyte's name)."""
+    known = _PLAIN_OUTPUTS.get(names)
+    if known is None:
+        known = _PLAIN_OUTPUTS[names] = collections.namedtuple("DefaultNamedTupleOutput", names)
+    return known
 
 
 def _is_named_tuple(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, tuple) and hasattr(tp, "_fields")
 
 
-def build_interface(fn: Any, entity: str, registry: TypeRegistry) -> PythonInterface:
-    """Read fn's signature; every parameter must have a type hint."""
+def tuple_members(tp: Any) -> tuple[Any, ...] | None:
+    """The member types of a fixed tuple annotation (`tuple[int, str]`, `(int, str)`), else None.
+
+    Such an annotation declares several outputs named o0, o1, ... (as in Flyte).
+    """
+    if isinstance(tp, tuple) and tp and not _is_named_tuple(type(tp)):
+        return tp
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        if args and Ellipsis not in args and args != ((),):
+            return args
+    return None
+
+
+def _type_hints(fn: Any, entity: str) -> dict[str, Any]:
+    """fn's type hints; a bare tuple return annotation `-> (int, str)` is allowed too."""
     try:
-        hints = typing.get_type_hints(fn, include_extras=False)
+        return typing.get_type_hints(fn, include_extras=False)
     except NameError as exc:
         raise DefinitionError(f"{entity}: cannot resolve a type hint: {exc}") from None
+    except TypeError:
+        annotations = dict(getattr(fn, "__annotations__", {}))
+        returned = annotations.pop("return", None)
+        if not isinstance(returned, str):
+            raise
+        namespace = getattr(fn, "__globals__", {})
+        try:
+            value = eval(returned, namespace)
+        except Exception as exc:
+            raise DefinitionError(f"{entity}: cannot resolve the return type: {exc}") from None
+        if not isinstance(value, tuple):
+            raise
+        probe = types.SimpleNamespace(__annotations__=annotations)
+        hints = typing.get_type_hints(probe, globalns=namespace, include_extras=False)
+        hints["return"] = value
+        return hints
+
+
+def build_interface(fn: Any, entity: str, registry: TypeRegistry) -> PythonInterface:
+    """Read fn's signature; every parameter must have a type hint."""
+    hints = _type_hints(fn, entity)
     signature = inspect.signature(fn)
     inputs: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
@@ -103,6 +161,10 @@ def build_interface(fn: Any, entity: str, registry: TypeRegistry) -> PythonInter
                         f"{entity}: output {name!r} of {returned.__name__} has no type hint"
                     )
                 outputs[name] = output_hints[name]
+        elif (members := tuple_members(returned)) is not None:
+            output_tuple = tuple
+            for index, member in enumerate(members):
+                outputs[f"o{index}"] = member
         else:
             outputs[SINGLE_OUTPUT] = returned
     output_variables = tuple(

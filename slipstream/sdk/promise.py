@@ -9,6 +9,7 @@ from typing import Any
 from slipstream.errors import CompileError
 from slipstream.ir import LiteralType, Node, Overrides
 from slipstream.sdk.expressions import Comparison
+from slipstream.sdk.interface import plain_outputs
 from slipstream.sdk.resources import Resources
 
 
@@ -166,7 +167,13 @@ _TUPLE_CLASSES: dict[type, type] = {}
 
 
 def outputs_tuple(named_tuple: type, node: NodeBuilder, promises: dict[str, Promise]) -> Any:
-    """The user's NamedTuple class, holding promises, that also supports overrides and `>>`."""
+    """The user's NamedTuple class, holding promises, that also supports overrides and `>>`.
+
+    For outputs declared as a plain tuple (`-> tuple[int, str]`) it is a NamedTuple with the
+    fields o0, o1, ...: it unpacks like the tuple and each output is also `.o0`, `.o1`.
+    """
+    if named_tuple is tuple:
+        named_tuple = plain_outputs(tuple(promises))
     cls = _TUPLE_CLASSES.get(named_tuple)
     if cls is None:
         cls = type(named_tuple.__name__, (named_tuple, _NodeOps), {"_node": None})

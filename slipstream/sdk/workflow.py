@@ -103,7 +103,9 @@ def _bind_outputs(
                 f"workflow {name!r} returns a value but declares no output; add a return type hint"
             )
         return {}
-    if interface.output_tuple is not None:
+    if interface.output_tuple is not None and len(declared) == 1 and not isinstance(result, tuple):
+        values = {next(iter(declared)): result}  # a one-field NamedTuple, returned bare
+    elif interface.output_tuple is not None:
         if not isinstance(result, tuple) or len(result) != len(declared):
             raise CompileError(
                 f"workflow {name!r} must return {len(declared)} values "
