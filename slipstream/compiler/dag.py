@@ -154,7 +154,7 @@ def binding_type(
         variable = template.interface.input(binding.name)
         if variable is None:
             raise CompileError(f"{where} reads unknown workflow input {binding.name!r}")
-        return variable.type
+        return _along(variable.type, binding.path)
     if binding.kind == "promise":
         if binding.node not in nodes:
             raise CompileError(f"{where} reads from unknown node {binding.node!r}")
@@ -167,8 +167,18 @@ def binding_type(
             if output.type.kind != "list" or output.type.item is None:
                 raise CompileError(f"{where} indexes output {binding.name!r}, not a list")
             return output.type.item
-        return output.type
+        return _along(output.type, binding.path)
     return None
+
+
+def _along(literal_type: LiteralType, path: tuple[str | int, ...]) -> LiteralType | None:
+    """The type at `path` inside a value; None past a struct field (checked when traced)."""
+    current: LiteralType | None = literal_type
+    for _ in path:
+        if current is None or current.kind not in ("list", "dict"):
+            return None
+        current = current.item
+    return current
 
 
 def topological_order(template: WorkflowTemplate) -> list[str]:

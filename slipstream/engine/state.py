@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from slipstream.compiler.paths import follow
 from slipstream.errors import ExecutionError
 from slipstream.ir import Binding, Literal, LiteralMap, Node, TaskTemplate, WorkflowTemplate
 from slipstream.runners.base import AttemptHandle
@@ -90,8 +91,9 @@ def resolve(binding: Binding, scope: Scope, states: dict[str, NodeState]) -> tup
             variable = scope.template.interface.input(binding.name)
             if variable is None or variable.default is None:
                 raise ExecutionError(f"workflow input {binding.name!r} has no value")
-            return variable.default, MISSING
-        return literal, scope.input_values.get(binding.name, MISSING)
+            return follow(variable.default, MISSING, binding.path, missing=MISSING)
+        value = scope.input_values.get(binding.name, MISSING)
+        return follow(literal, value, binding.path, missing=MISSING)
     if binding.kind == "promise":
         upstream = states[scope.full_id(binding.node)]
         if upstream.outputs is None or binding.name not in upstream.outputs:
@@ -102,7 +104,7 @@ def resolve(binding: Binding, scope: Scope, states: dict[str, NodeState]) -> tup
             return list_item(literal, binding.index), (
                 MISSING if value is MISSING else value[binding.index]
             )
-        return literal, value
+        return follow(literal, value, binding.path, missing=MISSING)
     if binding.kind == "list":
         parts = [resolve(item, scope, states) for item in binding.items]
         items = [value for _, value in parts]

@@ -131,6 +131,7 @@ class Binding(msgspec.Struct, frozen=True, omit_defaults=True):
     items: tuple[Binding, ...] = ()
     entries: dict[str, Binding] | None = None
     index: int = -1  # "promise" on a list output element, for dynamic bodies; -1 = whole output
+    path: tuple[str | int, ...] = ()  # "promise"/"input": a field, key or index inside the value
 
 
 class Overrides(msgspec.Struct, frozen=True, omit_defaults=True):

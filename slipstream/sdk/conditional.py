@@ -19,6 +19,7 @@ import msgspec
 import slipstream.compiler.kinds  # noqa: F401 - registers the "branch" node kind
 from slipstream.compiler.compat import is_assignable
 from slipstream.compiler.dag import check_workflow
+from slipstream.compiler.paths import describe_path
 from slipstream.compiler.registry import TransformContext
 from slipstream.errors import CompileError, TypeTransformError
 from slipstream.ir import Binding, LiteralType, TypedInterface, Variable, WorkflowTemplate
@@ -215,7 +216,7 @@ class ConditionalSection(_NodeOps):
         """The branch node input that carries `promise` (a workflow input or an outer output)."""
         name = (
             promise.input_name if promise._node is None else f"{promise.node_id}.{promise.output}"
-        )
+        ) + describe_path(promise.path)
         if name not in self._inputs:
             assert self._node is not None
             self._node.inputs[name] = self.context.bind(

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from slipstream.errors import CompileError
+from slipstream.compiler.paths import PathStep, attribute_type, describe_path, item_type
+from slipstream.errors import CompileError, TypeTransformError
 from slipstream.ir import LiteralType, Node, Overrides
 from slipstream.sdk.expressions import Comparison
 from slipstream.sdk.interface import plain_outputs
@@ -88,7 +89,7 @@ class _NodeOps:
 class Promise(_NodeOps):
     """One output of a node (or one workflow input), with its type."""
 
-    __slots__ = ("_node", "input_name", "literal_type", "output", "py_type")
+    __slots__ = ("_node", "input_name", "literal_type", "output", "path", "py_type")
 
     def __init__(
         self,
@@ -97,21 +98,52 @@ class Promise(_NodeOps):
         literal_type: LiteralType,
         py_type: Any,
         input_name: str = "",
+        path: tuple[PathStep, ...] = (),
     ) -> None:
         self._node = node
         self.output = output
         self.literal_type = literal_type
         self.py_type = py_type
         self.input_name = input_name
+        self.path = path
 
     @property
     def node_id(self) -> str:
         return self._node.id if self._node is not None else ""
 
     def describe(self) -> str:
+        inside = f"{describe_path(self.path)} of " if self.path else ""
         if self._node is None:
-            return f"workflow input {self.input_name!r}"
-        return f"output {self.output!r} of node {self._node.id!r} ({self._node.label})"
+            return f"{inside}workflow input {self.input_name!r}"
+        return f"{inside}output {self.output!r} of node {self._node.id!r} ({self._node.label})"
+
+    # Reading inside a value (Flyte's attribute access): resolved when the engine binds inputs.
+    def __getattr__(self, name: str) -> Promise:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._step(name, attribute_type(self.py_type, name))
+
+    def __getitem__(self, key: str | int) -> Promise:
+        return self._step(key, item_type(self.py_type, key))
+
+    def _step(self, step: PathStep, py_type: Any) -> Promise:
+        from slipstream.sdk.tracing import current_tracing
+
+        context = current_tracing()
+        if context is None:
+            raise CompileError(f"{self.describe()} can only be read inside a workflow body")
+        try:
+            literal_type = context.registry.literal_type(py_type)
+        except TypeTransformError as exc:
+            raise CompileError(f"{self.describe()}{describe_path((step,))}: {exc}") from None
+        return Promise(
+            self._node,
+            self.output,
+            literal_type,
+            py_type,
+            self.input_name,
+            (*self.path, step),
+        )
 
     def __bool__(self) -> bool:
         raise CompileError(
@@ -143,6 +175,16 @@ class Promise(_NodeOps):
 
     def __ge__(self, other: object) -> Comparison:
         return Comparison(">=", self, other)
+
+    # Flyte's condition helpers: `conditional("c").if_(flag.is_true())`.
+    def is_true(self) -> Comparison:
+        return Comparison("==", self, True)
+
+    def is_false(self) -> Comparison:
+        return Comparison("==", self, False)
+
+    def is_none(self) -> Comparison:
+        return Comparison("==", self, None)
 
     __hash__ = _NodeOps.__hash__
 

@@ -97,8 +97,8 @@ class TracingContext:
                     f"{value.literal_type} from {value.describe()}"
                 )
             if value._node is None:
-                return Binding(kind="input", name=value.input_name)
-            return Binding(kind="promise", node=value._node.id, name=value.output)
+                return Binding(kind="input", name=value.input_name, path=value.path)
+            return Binding(kind="promise", node=value._node.id, name=value.output, path=value.path)
         if isinstance(value, VoidPromise):
             raise CompileError(
                 f"{self.label} {self.name!r}: {where} gets the result of a task that returns "
