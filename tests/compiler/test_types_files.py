@@ -113,7 +113,9 @@ def test_file_is_not_a_directory(
 
 
 def test_remote_paths_and_wrong_values(registry: TypeRegistry, ctx: TransformContext) -> None:
-    with pytest.raises(TypeTransformError, match="takes a local path, got 's3://b/k'"):
+    with pytest.raises(
+        TypeTransformError, match="takes a local path or a file:// URL, got 's3://b/k'"
+    ):
         registry.to_literal(File("s3://b/k"), File, ctx)
     with pytest.raises(TypeTransformError, match=r"^expected File, got int 5$"):
         registry.to_literal(5, File, ctx)

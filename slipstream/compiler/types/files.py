@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import urllib.parse
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -26,7 +27,7 @@ class _PathValue:
                 f"{type(self).__name__} takes a local path, got {type(path).__name__} "
                 f"{short_repr(path)}"
             )
-        self._path = os.fspath(path)
+        self._path = _local_path(os.fspath(path))
 
     @property
     def path(self) -> str:
@@ -36,11 +37,28 @@ class _PathValue:
     def name(self) -> str:
         return os.path.basename(os.path.normpath(self._path))
 
+    def download(self) -> str:
+        """The local path (Flyte's download(): a received value is already local)."""
+        return self._path
+
     def __fspath__(self) -> str:
         return self._path
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._path!r})"
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Lets pydantic models hold one (as Flyte's do); imported only when pydantic asks."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            lambda value: value if isinstance(value, cls) else cls(value),
+            serialization=core_schema.plain_serializer_function_ser_schema(os.fspath),
+        )
+
+    def __str__(self) -> str:
+        return self._path
+
+    def __repr__(self) -> str:  # Flyte shows a file or directory as its path
+        return self._path
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _PathValue) or type(other) is not type(self):
@@ -70,6 +88,24 @@ class Directory(_PathValue):
     def __truediv__(self, name: str) -> pathlib.Path:
         return pathlib.Path(self._path) / name
 
+    def new_file(self, name: str) -> File:
+        """A File for `name` inside this directory (not created)."""
+        return File(os.path.join(self._path, name))
+
+    def new_dir(self, name: str) -> Directory:
+        """A sub-directory `name`, created."""
+        os.makedirs(os.path.join(self._path, name), exist_ok=True)
+        return Directory(os.path.join(self._path, name))
+
+    @staticmethod
+    def listdir(directory: Directory) -> list[File | Directory]:
+        """The entries right inside `directory`, sorted: files as File, folders as Directory."""
+        entries: list[File | Directory] = []
+        for name in sorted(os.listdir(directory.path)):
+            full = os.path.join(directory.path, name)
+            entries.append(Directory(full) if os.path.isdir(full) else File(full))
+        return entries
+
     def files(self) -> list[File]:
         """Every regular file in the tree, sorted by path."""
         found: list[str] = []
@@ -79,6 +115,16 @@ class Directory(_PathValue):
 
     def __iter__(self) -> Iterator[File]:
         return iter(self.files())
+
+
+def _local_path(path: str) -> str:
+    """A file:// URL as the local path it names; any other text as it is."""
+    if not path.startswith("file://"):
+        return path
+    parts = urllib.parse.urlsplit(path)
+    if parts.netloc not in ("", "localhost"):
+        raise TypeError(f"{path!r} names a file on another host ({parts.netloc})")
+    return urllib.parse.unquote(parts.path)
 
 
 def _as_local(value: Any, cls: type[File] | type[Directory]) -> _PathValue:
@@ -108,7 +154,9 @@ class PathTransformer:
     ) -> Literal:
         local = _as_local(value, self.cls)
         if "://" in local.path:
-            raise TypeTransformError(f"{self.cls.__name__} takes a local path, got {local.path!r}")
+            raise TypeTransformError(
+                f"{self.cls.__name__} takes a local path or a file:// URL, got {local.path!r}"
+            )
         path = os.path.abspath(local.path)
         exists = os.path.isfile(path) if self.cls is File else os.path.isdir(path)
         if not exists:
