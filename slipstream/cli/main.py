@@ -9,6 +9,7 @@ import click
 from slipstream import __version__
 from slipstream.cli.cache import cache
 from slipstream.cli.executions import executions
+from slipstream.cli.image import image
 from slipstream.cli.k8s import k8s
 from slipstream.cli.launch import launch
 from slipstream.cli.register import register
@@ -33,6 +34,7 @@ cli.add_command(k8s)
 cli.add_command(serve)
 cli.add_command(register)
 cli.add_command(launch)
+cli.add_command(image)
 
 
 def main() -> None:

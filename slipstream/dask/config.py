@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slipstream.errors import DefinitionError
+from slipstream.sdk.image_spec import ImageSpec
 from slipstream.sdk.resources import Resources, cpu_count, memory_bytes
 
 DEFAULT_GROUP = "default"
@@ -38,9 +39,17 @@ def _check_resources(owner: str, requests: Any, limits: Any) -> None:
             )
 
 
-def _check_image(owner: str, image: Any) -> None:
+def _check_image(owner: str, holder: Any) -> None:
+    """An ImageSpec given as image= is kept beside its name, which becomes the image."""
+    image = holder.image
+    if isinstance(image, ImageSpec):
+        object.__setattr__(holder, "image_spec", image)
+        object.__setattr__(holder, "image", image.image_name())
+        return
     if image is not None and (not isinstance(image, str) or not image.strip()):
-        raise DaskConfigError(f"{owner}: image={image!r} is not a container image name")
+        raise DaskConfigError(
+            f"{owner}: image={image!r} is not a container image name or an ImageSpec"
+        )
 
 
 def _check_count(owner: str, name: str, value: Any, minimum: int) -> None:
@@ -54,12 +63,13 @@ def _check_count(owner: str, name: str, value: Any, minimum: int) -> None:
 class Scheduler:
     """The Dask scheduler's image and resources (used on Kubernetes; locally it runs in-process)."""
 
-    image: str | None = None
+    image: str | None = None  # or an ImageSpec, kept as image_spec
     requests: Resources | None = None
     limits: Resources | None = None
+    image_spec: ImageSpec | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_image("Scheduler", self.image)
+        _check_image("Scheduler", self)
         _check_resources("Scheduler", self.requests, self.limits)
 
 
@@ -75,12 +85,13 @@ class WorkerGroup:
     """
 
     number_of_workers: int = 1
-    image: str | None = None
+    image: str | None = None  # or an ImageSpec, kept as image_spec
     requests: Resources | None = None
     limits: Resources | None = None
     name: str = DEFAULT_GROUP
     min_workers: int | None = None
     max_workers: int | None = None
+    image_spec: ImageSpec | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _DNS_LABEL.match(self.name):
@@ -115,7 +126,7 @@ class WorkerGroup:
                 f"{owner}: min_workers={self.min_workers!r} is more than "
                 f"max_workers={self.max_workers!r}"
             )
-        _check_image(owner, self.image)
+        _check_image(owner, self)
         _check_resources(owner, self.requests, self.limits)
 
     @property
