@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from slipstream.compiler.handoff import hands_over
 from slipstream.compiler.registry import TransformContext
 from slipstream.ir import TaskTemplate
 from slipstream.runners.attempt import (
@@ -79,6 +80,11 @@ class InProcessRunner(Runner):
         try:
             task = self.resolve(spec.task, spec.source_root)
             values = spec.input_values
+            if values is not None and not all(
+                hands_over(value, task.interface.inputs.get(name, Any))
+                for name, value in values.items()
+            ):
+                values = None  # some input needs decoding into the type the task declares
             if values is None:
                 values = decode_inputs(
                     spec.task, task.interface.inputs, spec.inputs, task.registry, ctx

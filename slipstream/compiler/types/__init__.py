@@ -9,6 +9,7 @@ def register_builtin(registry: TypeRegistry) -> None:
     """Register every built-in family; structural matchers are tried in this order."""
     from slipstream.compiler.types import (
         collections,
+        datasets,
         enums,
         files,
         frames,
@@ -24,5 +25,6 @@ def register_builtin(registry: TypeRegistry) -> None:
     unions.register(registry)
     enums.register(registry)
     frames.register(registry)
+    datasets.register(registry)
     structs.register(registry)
     pickled.register(registry)
