@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slipstream.compiler.types.datasets import StructuredDataset, kwtypes
 from slipstream.compiler.types.files import Directory, File
 from slipstream.errors import CompileError, DefinitionError, NonRecoverableError, TaskTimeoutError
 from slipstream.sdk.cache import Cache
@@ -15,10 +16,12 @@ from slipstream.sdk.calls import set_local_executor
 from slipstream.sdk.conditional import conditional
 from slipstream.sdk.context import ExecutionContext, current_context
 from slipstream.sdk.dynamic import dynamic
+from slipstream.sdk.image_spec import ImageSpec
 from slipstream.sdk.launch_plan import LaunchPlan
 from slipstream.sdk.map_task import map_task
 from slipstream.sdk.resources import Resources
 from slipstream.sdk.schedule import CronSchedule, FixedRate
+from slipstream.sdk.secrets import Secret
 from slipstream.sdk.task import task
 from slipstream.sdk.workflow import workflow
 
@@ -42,14 +45,18 @@ __all__ = [
     "ExecutionContext",
     "File",
     "FixedRate",
+    "ImageSpec",
     "LaunchPlan",
     "NonRecoverableError",
     "Resources",
+    "Secret",
+    "StructuredDataset",
     "TaskTimeoutError",
     "__version__",
     "conditional",
     "current_context",
     "dynamic",
+    "kwtypes",
     "map_task",
     "task",
     "workflow",

@@ -27,6 +27,7 @@ class Settings:
     retry_backoff_max: float = 60.0
     offload_threshold: int = 1 << 20  # bytes of inline JSON above which values go to blobs
     warm_processes: bool = True  # process runner: fork attempts from a warm interpreter
+    secrets_dir: str = ""  # default: $home/secrets; a secret is the file <group>/<key> in it
     # The server: the CLI talks to server_url when set; serve and the CLI use server_token
     server_url: str = ""
     server_token: str = ""
@@ -61,6 +62,10 @@ class Settings:
     @property
     def resolved_blob_url(self) -> str:
         return self.blob_url or f"file://{self.home_path / 'blobs'}"
+
+    @property
+    def resolved_secrets_dir(self) -> str:
+        return os.path.expanduser(self.secrets_dir) or str(self.home_path / "secrets")
 
     def with_values(self, **values: Any) -> Settings:
         return replace(self, **values)

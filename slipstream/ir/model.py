@@ -96,6 +96,14 @@ class CacheSpec(msgspec.Struct, frozen=True, omit_defaults=True):
     serialize: bool = False
 
 
+class SecretSpec(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A secret a task reads: the Kubernetes Secret `group`, its `key`; never its value."""
+
+    group: str
+    key: str
+    mount: str = "env"  # "env": SLIPSTREAM_SECRET_<GROUP>_<KEY>; "file": <dir>/<group>/<key>
+
+
 class TaskTemplate(msgspec.Struct, frozen=True, kw_only=True, rename={"api_version": "apiVersion"}):
     """Everything needed to run one task, anywhere."""
 
@@ -115,6 +123,7 @@ class TaskTemplate(msgspec.Struct, frozen=True, kw_only=True, rename={"api_versi
     image: str = ""
     environment: dict[str, str] = msgspec.field(default_factory=dict)
     source_file: str = ""  # the file that defines the function, for runners that import it
+    secrets: tuple[SecretSpec, ...] = ()
 
 
 class Binding(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slipstream.errors import SlipstreamError
+from slipstream.sdk.secrets import SecretsManager
 
 
 @dataclass
@@ -19,6 +20,11 @@ class ExecutionContext:
     logger: logging.Logger
     output_prefix: str = ""
     _working_directory: Path | None = None
+
+    @property
+    def secrets(self) -> SecretsManager:
+        """The secrets this task can read: `.get(group, key)`."""
+        return SecretsManager()
 
     @property
     def working_directory(self) -> Path:

@@ -95,7 +95,7 @@ def tuple_members(tp: Any) -> tuple[Any, ...] | None:
 def _type_hints(fn: Any, entity: str) -> dict[str, Any]:
     """fn's type hints; a bare tuple return annotation `-> (int, str)` is allowed too."""
     try:
-        return typing.get_type_hints(fn, include_extras=False)
+        return typing.get_type_hints(fn, include_extras=True)
     except NameError as exc:
         raise DefinitionError(f"{entity}: cannot resolve a type hint: {exc}") from None
     except TypeError:
@@ -111,7 +111,7 @@ def _type_hints(fn: Any, entity: str) -> dict[str, Any]:
         if not isinstance(value, tuple):
             raise
         probe = types.SimpleNamespace(__annotations__=annotations)
-        hints = typing.get_type_hints(probe, globalns=namespace, include_extras=False)
+        hints = typing.get_type_hints(probe, globalns=namespace, include_extras=True)
         hints["return"] = value
         return hints
 
@@ -154,7 +154,7 @@ def build_interface(fn: Any, entity: str, registry: TypeRegistry) -> PythonInter
     if returned is not None and returned is not type(None):
         if _is_named_tuple(returned):
             output_tuple = returned
-            output_hints = typing.get_type_hints(returned)
+            output_hints = typing.get_type_hints(returned, include_extras=True)
             for name in returned._fields:
                 if name not in output_hints:
                     raise DefinitionError(

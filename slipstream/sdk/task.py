@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,10 +14,12 @@ from slipstream.ir import CacheSpec, TaskTemplate
 from slipstream.sdk.cache import Cache
 from slipstream.sdk.calls import run_locally
 from slipstream.sdk.entity import default_name, function_reference, source_hash
+from slipstream.sdk.image_spec import ImageSpec, image_reference
 from slipstream.sdk.interface import PythonInterface, build_interface
 from slipstream.sdk.plugins import PluginRegistry, default_plugins
 from slipstream.sdk.promise import timeout_seconds
 from slipstream.sdk.resources import Resources
+from slipstream.sdk.secrets import Secret, secret_specs
 from slipstream.sdk.tracing import current_tracing
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,9 +42,11 @@ class TaskDefinition:
         requests: Resources | None = None,
         limits: Resources | None = None,
         interruptible: bool = False,
-        image: str | None = None,
+        image: str | ImageSpec | None = None,
+        container_image: str | ImageSpec | None = None,
         environment: dict[str, str] | None = None,
         task_config: Any = None,
+        secret_requests: list[Secret] | None = None,
         registry: TypeRegistry | None = None,
         plugins: PluginRegistry | None = None,
         task_type: str | None = None,
@@ -53,6 +58,12 @@ class TaskDefinition:
         self.registry = registry or default_registry()
         self.interface: PythonInterface = build_interface(fn, where, self.registry)
         self.task_config = task_config
+        if image is not None and container_image is not None:
+            raise DefinitionError(f"{where}: give image= or container_image=, not both")
+        image = image if image is not None else container_image
+        self.image_specs: tuple[ImageSpec, ...] = tuple(
+            {spec.image_name(): spec for spec in _image_specs((image, task_config))}.values()
+        )
         reference, self.source_root, source_file = function_reference(fn)
         config: dict[str, Any] = dict(extra_config or {})
         resolved_type = task_type or "python"
@@ -73,9 +84,10 @@ class TaskDefinition:
             cache=_cache_spec(cache, cache_version, self.interface, where),
             requests=_resources(requests, "requests", where),
             limits=_resources(limits, "limits", where),
-            image=_check_str(image or "", "image", where),
+            image=image_reference(image, where),
             environment=_environment(environment, where),
             source_file=source_file,
+            secrets=secret_specs(secret_requests, where),
         )
         functools.update_wrapper(self, fn)
 
@@ -117,10 +129,21 @@ def _check_bool(value: Any, option: str, where: str) -> bool:
     return value
 
 
-def _check_str(value: Any, option: str, where: str) -> str:
-    if not isinstance(value, str):
-        raise DefinitionError(f"{where}: {option}={value!r} must be a string")
-    return value
+def _image_specs(value: Any, depth: int = 0) -> list[ImageSpec]:
+    """ImageSpecs in an option or a plugin config (its dataclass fields, lists), in order."""
+    if isinstance(value, ImageSpec):
+        return [value]
+    if depth > 4:
+        return []
+    if isinstance(value, list | tuple):
+        return [spec for item in value for spec in _image_specs(item, depth + 1)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            spec
+            for f in dataclasses.fields(value)
+            for spec in _image_specs(getattr(value, f.name), depth + 1)
+        ]
+    return []
 
 
 def _resources(value: Any, option: str, where: str) -> Any:
@@ -183,9 +206,11 @@ def task(
     requests: Resources | None = None,
     limits: Resources | None = None,
     interruptible: bool = False,
-    image: str | None = None,
+    image: str | ImageSpec | None = None,
+    container_image: str | ImageSpec | None = None,
     environment: dict[str, str] | None = None,
     task_config: Any = None,
+    secret_requests: list[Secret] | None = None,
 ) -> Callable[[F], TaskDefinition]: ...
 
 

@@ -16,6 +16,7 @@ from slipstream.runners.kubernetes.names import (
     is_dns_label,
     pod_name,
 )
+from slipstream.runners.kubernetes.secrets import add_task_secrets
 
 CONTAINER = "attempt"
 WATCHED_KINDS = ("Pod", "DaskJob")  # what the runner can follow to an outcome
@@ -172,17 +173,17 @@ def attempt_objects(
         )
     if objects is None:
         image = task_image(spec.task, settings)
-        return [
-            build_pod(
-                spec,
-                settings,
-                image=image,
-                command=execute_command(spec),
-                labels=labels,
-                env=env,
-                annotations=annotations,
-            )
-        ]
+        pod = build_pod(
+            spec,
+            settings,
+            image=image,
+            command=execute_command(spec),
+            labels=labels,
+            env=env,
+            annotations=annotations,
+        )
+        add_task_secrets([pod], spec.task.secrets)
+        return [pod]
     objects = copy.deepcopy(list(objects))
     if not objects or objects[0].get("kind") not in WATCHED_KINDS:
         got = objects[0].get("kind") if objects else "nothing"
@@ -200,4 +201,5 @@ def attempt_objects(
         raise ConfigError(f"task {spec.task.name!r}: its {objects[0]['kind']} has no container")
     for container in containers:
         _merge_env(container, env)
+    add_task_secrets(objects, spec.task.secrets)
     return objects
