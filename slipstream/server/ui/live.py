@@ -1,0 +1,235 @@
+"""The execution page's live parts: its state over SSE, a node's panel, and its buttons.
+
+Built by build_ui_router on the server's service objects. The live stream sends the whole
+state document (one detail read of the execution) whenever it changes: never one request
+per node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from slipstream.errors import ExecutionError
+from slipstream.ir import WorkflowTemplate
+from slipstream.server.auth import launched_by
+from slipstream.server.inputs import InputError
+from slipstream.server.services.executions import LaunchRequest
+from slipstream.server.ui.graph_view import attempt_reason, live_state, workflow_graph
+from slipstream.server.ui.pages import template_of
+from slipstream.server.ui.render import Pages
+from slipstream.server.ui.reports import SUMMARY_NAME, attempt_file, dask_report_uri, offline
+from slipstream.server.ui.values import frame_preview, shown
+
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+TERMINAL = {"SUCCEEDED", "FAILED", "ABORTED"}
+
+
+def _frame(event: str, text: str) -> bytes:
+    return f"event: {event}\ndata: {text}\n\n".encode()
+
+
+def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
+    executions = services.executions
+    blobs = services.runtime.blobs
+
+    def bodies_of(detail: dict[str, Any], cache: dict[str, WorkflowTemplate]) -> dict[str, Any]:
+        """The graphs dynamic nodes returned, read once per stream from the blob store."""
+        for node in detail.get("nodes", []):
+            info = (node.get("info") or {}).get("dynamic")
+            if isinstance(info, dict) and info.get("template") and node["id"] not in cache:
+                cache[node["id"]] = blobs.read_document(info["template"], WorkflowTemplate)
+        return cache
+
+    @router.get("/executions/{execution_id}/live", include_in_schema=False)
+    async def live(request: Request, execution_id: str) -> StreamingResponse:
+        template = await run_in_threadpool(template_of, services, execution_id)
+        known = {node["id"] for node in workflow_graph(template)["nodes"]}
+        cache: dict[str, WorkflowTemplate] = {}
+
+        def read() -> tuple[str, bool]:
+            detail = executions.get(execution_id)
+            state = live_state(detail, known, time.time(), bodies_of(detail, cache))
+            return json.dumps(state), detail["phase"] in TERMINAL
+
+        async def body() -> AsyncIterator[bytes]:
+            last = ""
+            idle = 0.0
+            while not await request.is_disconnected():
+                text, done = await run_in_threadpool(read)
+                digest = hashlib.sha256(text.encode()).hexdigest()
+                if digest != last or done:
+                    last = digest
+                    idle = 0.0
+                    yield _frame("state", text)
+                if done:
+                    yield _frame("end", "{}")
+                    return
+                idle += POLL_SECONDS
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield b": keep-alive\n\n"
+                await asyncio.sleep(POLL_SECONDS)
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    def panel_context(execution_id: str, node_id: str) -> dict[str, Any]:
+        store = executions.engine_store
+        node = store.get_node(execution_id, node_id)
+        if node is None:
+            raise HTTPException(404, f"execution {execution_id!r} has no node {node_id!r}")
+        detail = next(
+            (n for n in executions.get(execution_id)["nodes"] if n["id"] == node_id), None
+        )
+        if detail is None:
+            raise HTTPException(404, f"execution {execution_id!r} has no node {node_id!r}")
+        events, _ = executions.events(execution_id)
+        history = [e for e in events if e["node"] == node_id]
+        attempts = [{**a, "reason": attempt_reason(a)} for a in detail.get("attempt_history", [])]
+        data = executions.node_data(execution_id, node_id)
+        values = {side: _values(data.get(side)) for side in ("inputs", "outputs")}
+        report = None
+        summary = None
+        for attempt in reversed(store.get_attempts(execution_id, node_id)):
+            if dask_report_uri(blobs, attempt):
+                report = attempt.attempt
+                uri = attempt_file(blobs, attempt, SUMMARY_NAME)
+                if uri:
+                    summary = shown(json.loads(blobs.read_bytes(uri)))
+                break
+        logs_url = f"/api/v1/executions/{execution_id}/nodes/{node_id}/logs"
+        return {
+            "eid": execution_id,
+            "n": detail,
+            "history": history,
+            "attempts": attempts,
+            "values": values,
+            "dashboard": (detail.get("info") or {}).get("dashboard", ""),
+            "report": report,
+            "dask_summary": summary,
+            "logs_url": logs_url,
+            "log": _log(execution_id, node_id),
+        }
+
+    def _values(side: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+        if side is None:
+            return None
+        out = []
+        for name, entry in side.items():
+            value = entry.get("value")
+            item: dict[str, Any] = {
+                "name": name,
+                "type": entry.get("type", ""),
+                "href": entry.get("href", ""),
+            }
+            if isinstance(value, dict) and value.get("format") == "parquet" and value.get("uri"):
+                try:
+                    with blobs.open(value["uri"], "rb") as handle:
+                        item["frame"] = frame_preview(handle)
+                except Exception as exc:  # a value we cannot read is shown, not fatal
+                    item["problem"] = f"could not read this DataFrame: {exc}"
+            item["shown"] = shown(value, entry.get("href", ""))
+            out.append(item)
+        return out
+
+    def _log(execution_id: str, node_id: str) -> dict[str, Any] | None:
+        try:
+            logs = executions.logs(execution_id, node_id)
+        except LookupError:
+            return None
+        return {
+            "text": logs["text"][-20000:],
+            "running": logs["running"],
+            "attempt": logs["attempt"],
+        }
+
+    @router.get(
+        "/executions/{execution_id}/nodes/{node_id:path}/panel",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def panel(execution_id: str, node_id: str) -> HTMLResponse:
+        return pages.fragment("node_panel.html", **panel_context(execution_id, node_id))
+
+    @router.get(
+        "/executions/{execution_id}/nodes/{node_id:path}/report/{attempt}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def report(execution_id: str, node_id: str, attempt: int) -> HTMLResponse:
+        chosen = [
+            a
+            for a in executions.engine_store.get_attempts(execution_id, node_id)
+            if a.attempt == attempt
+        ]
+        uri = dask_report_uri(blobs, chosen[0]) if chosen else ""
+        if not uri:
+            raise HTTPException(404, f"attempt {attempt} of {node_id!r} kept no Dask report")
+        # Dask's own page, sandboxed: its scripts run, but never with this site's cookies.
+        return HTMLResponse(
+            offline(blobs.read_bytes(uri).decode("utf-8", errors="replace")),
+            headers={
+                "content-security-policy": "sandbox allow-scripts",
+                "cache-control": "no-store",
+            },
+        )
+
+    # -- buttons -------------------------------------------------------------------------------
+    @router.post("/ui/launch", include_in_schema=False)
+    async def launch(request: Request) -> JSONResponse:
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("inputs", {}), dict):
+            return JSONResponse({"detail": "send a JSON object with an inputs object"}, 422)
+        user = launched_by(request)
+
+        def start() -> str:
+            if body.get("relaunch"):
+                return str(executions.relaunch(str(body["relaunch"]), user, inputs=body["inputs"]))
+            fields = ("project", "domain", "workflow", "task", "launch_plan", "version")
+            given = {k: body[k] for k in fields if body.get(k)}
+            return str(executions.launch(LaunchRequest(**given, inputs=body["inputs"]), user))
+
+        try:
+            execution_id = await run_in_threadpool(start)
+        except InputError as exc:
+            errors = [{"input": exc.input, "message": str(exc)}] if exc.input else []
+            return JSONResponse({"detail": str(exc), "errors": errors}, 422)
+        except LookupError as exc:
+            return JSONResponse({"detail": str(exc)}, 404)
+        return JSONResponse({"id": execution_id, "url": f"/executions/{execution_id}"}, 201)
+
+    @router.post("/executions/{execution_id}/abort", include_in_schema=False)
+    async def abort(execution_id: str) -> HTMLResponse:
+        with contextlib.suppress(ExecutionError):  # asked, not yet done: "abort requested"
+            await run_in_threadpool(executions.abort, execution_id)
+        context = {"e": executions.get(execution_id), "now": time.time()}
+        return pages.fragment("execution_summary.html", **context)
+
+    @router.post("/executions/{execution_id}/recover", include_in_schema=False)
+    async def recover(request: Request, execution_id: str) -> HTMLResponse:
+        user = launched_by(request)
+        new_id = await run_in_threadpool(executions.recover, execution_id, user)
+        return HTMLResponse("", headers={"HX-Redirect": f"/executions/{new_id}"})
+
+    @router.post("/ui/upload", include_in_schema=False)
+    async def upload(request: Request) -> JSONResponse:
+        """A file for a File input, sent as the raw body; stored once by its content hash."""
+        data = await request.body()
+        if not data:
+            return JSONResponse({"detail": "the upload was empty"}, 422)
+        uri, _digest = await run_in_threadpool(blobs.put_bytes, data)
+        return JSONResponse({"uri": uri}, 201)
