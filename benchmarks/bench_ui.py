@@ -169,9 +169,8 @@ def churn(services: Any, eid: str, stop: threading.Event) -> None:
 
 
 def main() -> int:
-    from playwright.sync_api import sync_playwright
-
     from conftest import CHROMIUM_ARGS, LiveServer
+    from playwright.sync_api import sync_playwright
 
     chromium = os.environ.get("SLIPSTREAM_TEST_CHROMIUM", "/usr/bin/chromium")
     with tempfile.TemporaryDirectory() as home:

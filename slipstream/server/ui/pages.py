@@ -12,12 +12,12 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from slipstream.storage.metadata.server_records import ExecutionFilter
 
 from slipstream.ir import WorkflowTemplate, decode
 from slipstream.server.ui.forms import form_spec, interface_rows
 from slipstream.server.ui.graph_view import live_state, workflow_graph
 from slipstream.server.ui.render import GRAPH_THRESHOLD, ICONS, PHASES, Pages, duration, url, when
+from slipstream.storage.metadata.server_records import ExecutionFilter
 
 KINDS = {"workflows": "workflow", "tasks": "task", "launch_plans": "launch_plan"}
 TITLES = {"workflow": "Workflow", "task": "Task", "launch_plan": "Launch plan"}
@@ -184,7 +184,7 @@ def add_page_routes(router: APIRouter, services: Any, pages: Pages) -> None:
         where, given = execution_filter(request, project, domain)
         cursor = request.query_params.get("cursor") or None
         try:
-            page = executions.list(where, PAGE_SIZE, cursor)
+            page = executions.list_executions(where, PAGE_SIZE, cursor)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         counts = executions.counts(msgspec_replace_phases(where))
@@ -271,12 +271,12 @@ def add_entity_routes(router: APIRouter, plural: str, entity: Any, launch: Any) 
     """/workflows/NAME and /workflows/NAME/launch (and the same for tasks and launch plans)."""
 
     def show(request: Request, name: str, version: str | None = None) -> HTMLResponse:
-        return entity(request, plural, name, version)  # type: ignore[no-any-return]
+        return entity(request, plural, name, version)
 
     def form(
         request: Request, name: str, version: str | None = None, relaunch: str = ""
     ) -> HTMLResponse:
-        return launch(request, plural, name, version, relaunch)  # type: ignore[no-any-return]
+        return launch(request, plural, name, version, relaunch)
 
     router.add_api_route(
         f"/{plural}/{{name}}", show, response_class=HTMLResponse, include_in_schema=False

@@ -83,7 +83,7 @@ class LiveServer:
     def count_executions(self) -> int:
         from slipstream.storage.metadata.server_records import ExecutionFilter
 
-        return len(self.services.executions.list(ExecutionFilter(), 500)["executions"])
+        return len(self.services.executions.list_executions(ExecutionFilter(), 500)["executions"])
 
     def close(self) -> None:
         self.server.should_exit = True
