@@ -108,11 +108,15 @@ def add_page_routes(router: APIRouter, services: Any, pages: Pages) -> None:
     def graph_of(doc: dict[str, Any], project: str, domain: str) -> dict[str, Any] | None:
         kind = doc["kind"]
         name, version = doc["name"], doc["version"]
-        if kind == "launch_plan":
-            workflow = doc.get("workflow") or {}
-            if not isinstance(workflow, dict) or not workflow.get("name"):
+        if kind == "launch_plan":  # the graph of the plan's workflow
+            workflow = doc.get("workflow") or ""
+            if isinstance(workflow, dict):
+                name, version = workflow.get("name", ""), workflow.get("version", version)
+            else:
+                name = str(workflow)
+            if not name:
                 return None
-            kind, name, version = "workflow", workflow["name"], workflow.get("version")
+            kind = "workflow"
         if kind != "workflow":
             return None
         template = catalog.workflow_of(catalog.get_entry(project, domain, kind, name, version))

@@ -95,6 +95,13 @@ def test_failing_workflow_shows_error_and_traceback(page: Any, ui_server: Any) -
     page.locator('#graph g.node[data-node="boom"]').click()
     page.locator("#panel pre.traceback").wait_for()
     assert "ValueError" in page.locator("#panel").inner_text()
+    assert "user error" in page.locator("#panel table.attempts").inner_text()
+    # recover: a new execution of the failed one, which names it
+    failed = execution_id(page)
+    page.get_by_role("button", name="⤴ Recover").click()
+    page.wait_for_url(lambda url: "/executions/" in url and failed not in url)
+    page.locator("#summary").get_by_text(failed).wait_for()
+    assert "recover of" in page.locator("#summary").inner_text()
 
 
 def test_abort_a_running_execution(page: Any, ui_server: Any) -> None:
