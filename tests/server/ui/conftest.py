@@ -1,9 +1,8 @@
 """Browser-test fixtures: a real server on a loopback port with the UI's flows registered, and
-Debian's Chromium driven by Playwright, with every page request recorded."""
+Chromium (the shared `chromium_path`) driven by Playwright, with every page request recorded."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -15,7 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 
 HERE = Path(__file__).resolve().parent
-CHROMIUM_ENV = "SLIPSTREAM_TEST_CHROMIUM"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -26,15 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def _chromium() -> str:
-    path = os.environ.get(CHROMIUM_ENV, "/usr/bin/chromium")
-    if os.path.exists(path):
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"no Chromium at {path} (install the chromium package, or set {CHROMIUM_ENV})")
-    pytest.skip(f"no Chromium at {path} (apt-get install chromium, or set {CHROMIUM_ENV})")
 
 
 class LiveServer:
@@ -105,12 +94,11 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    path = _chromium()
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
