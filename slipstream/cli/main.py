@@ -15,6 +15,7 @@ from slipstream.cli.launch import launch
 from slipstream.cli.register import register
 from slipstream.cli.run import run
 from slipstream.cli.serve import serve
+from slipstream.trace import mark
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,4 +39,5 @@ cli.add_command(image)
 
 
 def main() -> None:
+    mark("cli imported")
     cli(prog_name="slipstream")

@@ -24,6 +24,7 @@ from slipstream.dask.shipping import ship_code
 from slipstream.errors import SlipstreamError
 from slipstream.ir import TaskTemplate
 from slipstream.sdk.plugins import AttemptContext
+from slipstream.trace import mark
 
 log = logging.getLogger("slipstream.dask")
 
@@ -189,6 +190,7 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
 
     started = time.perf_counter()
     cluster = _start(plan)
+    mark("cluster up")
     address = cluster.scheduler_address
     log.debug("dask: cluster at %s started in %.2f s", address, time.perf_counter() - started)
     processes = _worker_processes(cluster)
@@ -210,6 +212,7 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
                 yield
                 finished = True
             finally:
+                mark("body done")
                 processes |= _worker_processes(cluster)  # adaptive scaling may have added some
                 _save_logs(cluster.sync, cluster.scheduler_comm, attempt.log_dir)
                 _close_clients(address)
@@ -223,6 +226,7 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
             log.debug("dask: cluster close failure", exc_info=True)
         finally:
             _reap(processes)
+            mark("cluster down")
 
 
 def _stop_workers(cluster: Any) -> None:

@@ -38,6 +38,7 @@ from slipstream.runners.contract import (
 from slipstream.sdk.dynamic import DynamicWorkflow
 from slipstream.sdk.plugins import AttemptContext
 from slipstream.storage.blobs import BlobStore
+from slipstream.trace import mark
 from slipstream.types import ErrorKind
 
 EXIT_OK = 0
@@ -60,6 +61,7 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def run_attempt_command(argv: list[str]) -> int:
+    mark("attempt process ready")
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     blob_url = os.environ.get(ENV_BLOB_URL, "")
@@ -90,6 +92,7 @@ def run_attempt_command(argv: list[str]) -> int:
     attempt: AttemptContext | None = None
     try:
         task = load_task(args.task, os.environ.get(ENV_SOURCE_ROOT, ""))
+        mark("task imported")
         ctx = TransformContext(blobs=blobs, offload_threshold=offload_threshold)
         values = decode_inputs(
             task.template, task.interface.inputs, inputs.literals, task.registry, ctx
@@ -117,6 +120,7 @@ def run_attempt_command(argv: list[str]) -> int:
             ctx,
         )
         blobs.write_document(f"{prefix}/{OUTPUTS}", LiteralMapDocument(literals=literals))
+        mark("outputs stored")
         return EXIT_OK
     except AttemptTerminated as exc:
         fail(exc, ErrorKind.SYSTEM)

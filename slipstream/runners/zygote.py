@@ -73,6 +73,9 @@ def serve(argv: list[str]) -> int:
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    from slipstream.trace import mark
+
+    mark("warm interpreter ready")
     _write({"ready": os.getpid()})
     buffer = b""
     while True:

@@ -1,0 +1,187 @@
+"""Seed phase benchmark: where the time of the seed example goes, phase by phase, against raw dask.
+
+Run with `python3 dev.py bench seed_phases` (or `.venv/bin/python benchmarks/bench_seed_phases.py
+[--rounds N]`). Three fresh processes a round, in alternating order: `slipstream run` of
+examples/increment_numbers.py, a script calling increment_numbers() as a function, and the same
+work in raw dask (LocalCluster(n_workers=4) + client.map + gather + close). Each process marks
+its phases in a trace file (SLIPSTREAM_TRACE, see slipstream/trace.py); the execution's own
+created/ended times come from the metadata store. Times are seconds since the process was
+started, medians of the rounds; ratios compare whole processes measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "increment_numbers.py"
+LENGTH = 1000
+GOAL = 1.1
+
+RAW_SCRIPT = f"""
+from slipstream.trace import mark
+from distributed import Client, LocalCluster
+mark("imported")
+
+def inc(x):
+    return x + 1
+
+if __name__ == "__main__":
+    cluster = LocalCluster(n_workers=4, dashboard_address=":0")
+    client = Client(cluster)
+    mark("cluster up")
+    result = client.gather(client.map(inc, range({LENGTH})))
+    mark("body done")
+    client.close()
+    cluster.close()
+    mark("cluster down")
+    assert result == list(range(1, {LENGTH} + 1))
+"""
+
+CALL_SCRIPT = f"""
+import sys
+sys.path.insert(0, {str(EXAMPLE.parent)!r})
+from slipstream.trace import mark
+from increment_numbers import increment_numbers
+mark("imported")
+assert increment_numbers(list_length={LENGTH}) == list(range(1, {LENGTH} + 1))
+mark("call returned")
+"""
+
+# (label, trace phase or a source of our own); in the order they happen.
+SLIPSTREAM_PHASES = [
+    ("process start + imports", "imported"),
+    ("engine ready (execution created)", "@created"),
+    ("warm interpreter ready", "warm interpreter ready"),
+    ("attempt process ready", "attempt process ready"),
+    ("task module imported", "task imported"),
+    ("cluster up (scheduler + all workers)", "cluster up"),
+    ("body done", "body done"),
+    ("report written", "report written"),
+    ("cluster torn down", "cluster down"),
+    ("outputs stored", "outputs stored"),
+    ("execution recorded", "@ended"),
+    ("process exit", "@exit"),
+]
+RAW_PHASES = [
+    ("import distributed", "imported"),
+    ("cluster up", "cluster up"),
+    ("map + gather", "body done"),
+    ("close", "cluster down"),
+    ("process exit", "@exit"),
+]
+
+
+def run_traced(argv: list[str], env: dict[str, str], home: str) -> dict[str, float]:
+    """Run one process; its phases in seconds since it was started."""
+    trace = tempfile.mktemp(prefix="trace-", suffix=".jsonl", dir=home)
+    env = {**env, "SLIPSTREAM_TRACE": trace}
+    started = time.time()
+    subprocess.run(argv, check=True, capture_output=True, env=env, cwd=tempfile.gettempdir())
+    phases = {"@exit": time.time() - started}
+    with open(trace) as lines:
+        for line in lines:
+            item = json.loads(line)
+            name = "imported" if item["phase"] == "cli imported" else item["phase"]
+            phases.setdefault(name, item["t"] - started)  # the first time a phase is reached
+    os.unlink(trace)
+    return phases
+
+
+def latest_execution(home: str, started: float) -> tuple[float, float]:
+    with sqlite3.connect(Path(home) / "slipstream.db") as db:
+        created, ended = db.execute(
+            "SELECT created_at, ended_at FROM executions ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+    return created - started, ended - started
+
+
+def slipstream_process(argv: list[str], env: dict[str, str], home: str) -> dict[str, float]:
+    started = time.time()
+    phases = run_traced(argv, env, home)
+    phases["@created"], phases["@ended"] = latest_execution(home, started)
+    return phases
+
+
+def table(title: str, phases: list[tuple[str, str]], runs: list[dict[str, float]]) -> None:
+    print(f"  {title}")
+    previous = 0.0
+    for label, key in phases:
+        values = [run[key] for run in runs if key in run]
+        if not values:
+            continue
+        at = statistics.median(values)
+        print(f"    {label:<40} {at:6.2f} s  (+{at - previous:5.2f})")
+        previous = at
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    rounds = parser.parse_args().rounds
+    if rounds < 1:
+        parser.error(f"--rounds {rounds}: expected a positive number of rounds")
+    home = tempfile.mkdtemp(prefix="slipstream-bench-phases-")
+    env = {**os.environ, "SLIPSTREAM_HOME": home}
+    python = sys.executable
+    commands = {
+        "run": [python, "-m", "slipstream", "run", str(EXAMPLE), "increment_numbers", "--json"],
+        "call": [python, "-c", CALL_SCRIPT],
+        "raw": [python, "-c", RAW_SCRIPT],
+    }
+    slipstream_process(commands["run"], env, home)  # creates the store: not a user's every run
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+    load = []
+    for i in range(rounds):
+        order = ["run", "raw", "call"] if i % 2 == 0 else ["call", "raw", "run"]
+        for name in order:
+            if name == "raw":
+                results[name].append(run_traced(commands[name], env, home))
+            else:
+                results[name].append(slipstream_process(commands[name], env, home))
+        load.append(os.getloadavg()[0])
+
+    print(
+        f"seed phases: increment {LENGTH:,} numbers on a fresh 4-worker cluster, fresh processes "
+        f"({rounds} alternating rounds, medians; {os.cpu_count()} cores, "
+        f"load {min(load):.1f}-{max(load):.1f})"
+    )
+    table(
+        "`slipstream run examples/increment_numbers.py increment_numbers`",
+        SLIPSTREAM_PHASES,
+        results["run"],
+    )
+    table(
+        "a script calling increment_numbers(list_length=1000)", SLIPSTREAM_PHASES, results["call"]
+    )
+    table("raw dask (LocalCluster(n_workers=4) + map + gather + close)", RAW_PHASES, results["raw"])
+    raw = statistics.median(r["@exit"] for r in results["raw"])
+    for name, label in (("run", "`slipstream run`"), ("call", "function call")):
+        total = statistics.median(r["@exit"] for r in results[name])
+        print(
+            f"  {label:<16} {total:6.2f} s against raw dask {raw:6.2f} s: "
+            f"ratio {total / raw:.2f}x (goal <= {GOAL}x)"
+        )
+    reports = [
+        r["report written"] - r["body done"]
+        for name in ("run", "call")
+        for r in results[name]
+        if "report written" in r and "body done" in r
+    ]
+    if reports:
+        seconds = statistics.median(reports)
+        total = statistics.median(r["@exit"] for r in results["run"])
+        print(f"  the Dask report costs {seconds:.2f} s ({100 * seconds / total:.1f} % of the run)")
+
+
+if __name__ == "__main__":
+    main()
