@@ -1,4 +1,4 @@
-"""`slipstream executions list|show|resume|abort|logs`: the history in the metadata store."""
+"""`slipstream executions list|show|resume|abort|logs|report`: the history in the metadata store."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from slipstream.cli.context import engine as make_engine
 from slipstream.cli.executions_remote import ServerModeGroup, remote_executions
 from slipstream.cli.output import EXIT_INTERRUPTED, duration, print_error, report_outcome, when
 from slipstream.cli.progress import Progress
+from slipstream.cli.reports import kept_reports, report
 from slipstream.compiler.values import literal_to_display
 from slipstream.errors import ExecutionError
 from slipstream.ir import ErrorDocument, LiteralMapDocument, WorkflowTemplate, decode
@@ -68,8 +69,9 @@ def list_executions(limit: int, phase: str | None, as_json: bool) -> None:
         )
 
 
-def _node_document(node: Any, attempts: list[Any]) -> dict[str, Any]:
+def _node_document(node: Any, attempts: list[Any], kept: dict[str, str]) -> dict[str, Any]:
     return {
+        **({"dask": kept} if kept else {}),
         "node": node.node_id,
         "parent": node.parent_id,
         "kind": node.kind,
@@ -162,6 +164,11 @@ def show(execution_id: str, as_json: bool) -> None:
             if variable is not None:
                 outputs[name] = literal_to_display(literal, variable.type)
     error = decode(record.error, ErrorDocument) if record.error else None
+    kept = {  # Dask nodes (they report a dashboard): the report and summary their last attempt kept
+        node.node_id: kept_reports(engine.blobs, attempts[node.node_id][-1])
+        for node in nodes
+        if "dashboard" in node.info and attempts.get(node.node_id)
+    }
     if as_json:
         click.echo(
             json.dumps(
@@ -174,7 +181,10 @@ def show(execution_id: str, as_json: bool) -> None:
                     "ended_at": record.ended_at,
                     "outputs": outputs,
                     "error": json.loads(record.error) if record.error else None,
-                    "nodes": [_node_document(n, attempts.get(n.node_id, [])) for n in nodes],
+                    "nodes": [
+                        _node_document(n, attempts.get(n.node_id, []), kept.get(n.node_id, {}))
+                        for n in nodes
+                    ],
                 },
                 default=str,
             )
@@ -198,6 +208,8 @@ def show(execution_id: str, as_json: bool) -> None:
         dashboard = node.info.get("dashboard")
         if dashboard:
             click.echo(f"  {'  ' * depth}  dask dashboard: {dashboard}")
+        for key, where in kept.get(node.node_id, {}).items():
+            click.echo(f"  {'  ' * depth}  dask {key}: {where}")
         for line in _info_lines(node.info):
             click.echo(f"  {'  ' * depth}  {line}")
         if node.error and node.phase == "FAILED":
@@ -280,6 +292,9 @@ def logs(execution_id: str, node: str, attempt: int | None) -> None:
             "(in-process attempts log to the engine's own stderr)"
         )
     click.echo(text, nl=False)
+
+
+executions.add_command(report)
 
 
 def _shorten(text: str, limit: int = 300) -> str:

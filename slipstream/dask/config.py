@@ -174,12 +174,19 @@ def _first(limits: Resources | None, requests: Resources | None, name: str) -> A
 
 @dataclass(frozen=True)
 class Dask:
-    """task_config=Dask(...): the task runs with its own Dask cluster of this shape."""
+    """task_config=Dask(...): the task runs with its own Dask cluster of this shape.
+
+    ``report=False``: keep no Dask performance report (dask-report.html) and summary
+    (dask-summary.json) beside the attempt's logs.
+    """
 
     scheduler: Scheduler = field(default_factory=Scheduler)
     workers: WorkerGroup | list[WorkerGroup] = field(default_factory=WorkerGroup)
+    report: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.report, bool):
+            raise DaskConfigError(f"Dask: report={self.report!r} is not True or False")
         if not isinstance(self.scheduler, Scheduler):
             raise DaskConfigError(f"Dask: scheduler={self.scheduler!r} is not a Scheduler(...)")
         groups = self.groups
@@ -253,14 +260,19 @@ def config_to_json(config: Dask) -> dict[str, Any]:
             if getattr(group, key) is not None:
                 item[key] = _resources_to_json(getattr(group, key))
         groups.append(item)
-    return {"scheduler": scheduler, "workers": groups}
+    data: dict[str, Any] = {"scheduler": scheduler, "workers": groups}
+    if (
+        not config.report
+    ):  # only when off: templates (and cache keys) of the default stay as they were
+        data["report"] = False
+    return data
 
 
 def config_from_json(data: Any) -> Dask:
     """The Dask config back from TaskTemplate.config; DaskConfigError naming what is wrong."""
     if not isinstance(data, dict):
         raise DaskConfigError(f"Dask config {data!r} is not a JSON object")
-    unknown = set(data) - {"scheduler", "workers"}
+    unknown = set(data) - {"scheduler", "workers", "report"}
     if unknown:
         raise DaskConfigError(f"Dask config: unknown keys {sorted(unknown)}")
     raw_scheduler = data.get("scheduler") or {}
@@ -297,4 +309,8 @@ def config_from_json(data: Any) -> Dask:
                 max_workers=raw.get("max_workers"),
             )
         )
-    return Dask(scheduler=scheduler, workers=groups[0] if len(groups) == 1 else groups)
+    return Dask(
+        scheduler=scheduler,
+        workers=groups[0] if len(groups) == 1 else groups,
+        report=data.get("report", True),
+    )

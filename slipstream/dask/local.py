@@ -14,11 +14,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-from slipstream.dask.config import config_from_json
+from slipstream.dask import keep
+from slipstream.dask.config import Dask, config_from_json
+from slipstream.dask.forking import SERVER_MODULE, forked_workers
 from slipstream.dask.plan import ClusterPlan, Machine, plan_cluster
 from slipstream.dask.shipping import ship_code
 from slipstream.errors import SlipstreamError
@@ -35,9 +36,6 @@ BUNDLE_ENV = "SLIPSTREAM_BUNDLE_DIR"  # set by slipstream.execute when it unpack
 EXTERNAL_CONNECT_TIMEOUT = 300.0  # seconds: scheduler Pods may still be pulling their image
 CLOSE_TIMEOUT = 10.0  # seconds for the cluster to close before its processes are killed
 STOP_TIMEOUT = 1.0  # seconds for a worker to stop after a failure before it is killed
-LOGS_TIMEOUT = 5.0  # seconds for the scheduler and each worker to hand over their logs
-SCHEDULER_LOG = "dask-scheduler.log"
-WORKERS_LOG = "dask-workers.log"
 
 
 class DaskClusterError(SlipstreamError):
@@ -139,29 +137,31 @@ def local_context(template: TaskTemplate, attempt: AttemptContext) -> Iterator[N
     config = config_from_json(template.config)
     with _claim_process(), _quiet_distributed():
         if os.environ.get(EXTERNAL_ENV):
-            with _external_cluster(attempt):
+            with _external_cluster(attempt, config, template):
                 yield
             return
-        plan = plan_cluster(config, Machine.detect())
-        if plan.clamped:
-            log.warning("%s", plan.summary)
-            attempt.notices.append(plan.summary)
-        else:
-            log.info("%s", plan.summary)
-        with _local_cluster(plan, attempt):
-            yield
+        # The workers' fork server imports dask and the task's module while the scheduler starts.
+        with forked_workers([template.function.partition(":")[0]]):
+            plan = plan_cluster(config, Machine.detect())
+            if plan.clamped:
+                log.warning("%s", plan.summary)
+                attempt.notices.append(plan.summary)
+            else:
+                log.info("%s", plan.summary)
+            with _local_cluster(plan, attempt, config, template):
+                yield
 
 
-def _spawned_children() -> set[int]:
-    """Our multiprocessing-spawned child processes (what a Nanny starts for its worker)."""
+def _spawned_children() -> set[Any]:
+    """Our descendants but fork servers: a Nanny's worker, spawned or forked by the server."""
     import psutil
 
-    pids = set()
-    for child in psutil.Process().children():
+    found = set()
+    for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if "spawn_main" in " ".join(child.cmdline()):
-                pids.add(child.pid)
-    return pids
+            if SERVER_MODULE not in " ".join(child.cmdline()):
+                found.add(child)
+    return found
 
 
 def _start(plan: ClusterPlan) -> Any:
@@ -185,7 +185,9 @@ def _start(plan: ClusterPlan) -> Any:
 
 
 @contextlib.contextmanager
-def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]:
+def _local_cluster(
+    plan: ClusterPlan, attempt: AttemptContext, config: Dask, template: TaskTemplate
+) -> Iterator[None]:
     from slipstream.dask.cluster import GroupAdaptive
 
     started = time.perf_counter()
@@ -194,6 +196,7 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
     address = cluster.scheduler_address
     log.debug("dask: cluster at %s started in %.2f s", address, time.perf_counter() - started)
     processes = _worker_processes(cluster)
+    kept: keep.Kept | None = None
     try:
         with _pointed_at(address):
             if plan.default.adaptive is not None:
@@ -207,16 +210,29 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
             if plan.clamped:
                 info["notice"] = plan.summary  # the attempt's stderr is a log file: say it here
             _report(attempt, info)
-            finished = False
+            recording = _recording(config, cluster.sync, cluster.scheduler_comm)
+            failure: BaseException | None = None
+            stopped = False
             try:
                 yield
-                finished = True
+            except Exception as exc:  # the task failed: its report says how far it got
+                failure = exc
+                raise
+            except BaseException:  # stopped (abort, timeout, Ctrl-C): its logs only, at once
+                stopped = True
+                raise
             finally:
                 mark("body done")
                 processes |= _worker_processes(cluster)  # adaptive scaling may have added some
-                _save_logs(cluster.sync, cluster.scheduler_comm, attempt.log_dir)
+                kept = _keep(
+                    (cluster.sync, cluster.scheduler_comm, cluster.scheduler),
+                    attempt,
+                    None if stopped else recording,
+                    template,
+                    failure,
+                )
                 _close_clients(address)
-                if not finished:
+                if stopped or failure is not None:
                     _stop_workers(cluster)
     finally:
         try:
@@ -227,6 +243,29 @@ def _local_cluster(plan: ClusterPlan, attempt: AttemptContext) -> Iterator[None]
         finally:
             _reap(processes)
             mark("cluster down")
+            if kept is not None:
+                kept.finish()
+
+
+def _recording(config: Dask, sync: Any, scheduler: Any) -> keep.Recording | None:
+    return keep.begin(sync, scheduler) if config.report else None
+
+
+def _keep(
+    scheduler: tuple[Any, Any, Any],
+    attempt: AttemptContext,
+    recording: keep.Recording | None,
+    template: TaskTemplate,
+    error: BaseException | None,
+) -> keep.Kept:
+    """The cluster's logs; its report and summary too if `recording`.
+
+    `scheduler`: a function running coroutines on the loop, an RPC handle to the scheduler,
+    and the Scheduler itself if it runs in this process (else None).
+    """
+    sync, rpc, local = scheduler
+    code = f"{template.name} ({template.function})"
+    return keep.keep(sync, rpc, attempt, recording, code=code, error=error, local=local)
 
 
 def _stop_workers(cluster: Any) -> None:
@@ -305,55 +344,10 @@ def _close_clients(address: str) -> None:
             log.debug("dask: closing a client of %s failed: %s", address, exc)
 
 
-async def _fetch_logs(scheduler: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
-    """The scheduler's and every worker's log lines; a worker that does not answer is noted."""
-    lines = await asyncio.wait_for(scheduler.get_logs(), LOGS_TIMEOUT)
-    identity = await asyncio.wait_for(scheduler.identity(), LOGS_TIMEOUT)
-    names = {
-        address: str(info.get("name", address)) for address, info in identity["workers"].items()
-    }
-
-    async def one(address: str) -> tuple[str, Any]:
-        try:
-            logs = await asyncio.wait_for(scheduler.worker_logs(workers=[address]), LOGS_TIMEOUT)
-            return address, logs[address]
-        except Exception as exc:  # busy in code that holds the GIL, or gone
-            note = f"slipstream: no logs from this worker ({type(exc).__name__}: {exc})"
-            return address, [("WARNING", note)]
-
-    workers = dict(await asyncio.gather(*(one(address) for address in names)))
-    return lines, workers, names
-
-
-def _save_logs(sync: Callable[..., Any], scheduler: Any, log_dir: str) -> None:
-    """dask-scheduler.log and dask-workers.log in log_dir, oldest line first.
-
-    `sync` runs a coroutine function on the cluster's (or client's) event loop; `scheduler`
-    is an RPC handle to the scheduler.
-    """
-    if not log_dir:
-        return
-    try:
-        lines, workers, names = sync(_fetch_logs, scheduler)
-        folder = Path(log_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / SCHEDULER_LOG).write_text(_lines(lines))
-        parts = []
-        for address in sorted(workers, key=lambda a: names.get(a, a)):
-            parts.append(f"==> worker {names.get(address, address)} ({address}) <==\n")
-            parts.append(_lines(workers[address]))
-        (folder / WORKERS_LOG).write_text("".join(parts))
-    except Exception as exc:
-        log.warning("dask: could not save the cluster's logs in %s: %r", log_dir, exc)
-
-
-def _lines(entries: Any) -> str:
-    """Dask keeps log lines newest first as (level, line) pairs."""
-    return "".join(line + "\n" for _level, line in reversed(list(entries)))
-
-
 @contextlib.contextmanager
-def _external_cluster(attempt: AttemptContext) -> Iterator[None]:
+def _external_cluster(
+    attempt: AttemptContext, config: Dask, template: TaskTemplate
+) -> Iterator[None]:
     """Inside a DaskJob's runner: connect to the operator's scheduler, never start or stop it."""
     from distributed import Client
 
@@ -383,10 +377,21 @@ def _external_cluster(attempt: AttemptContext) -> Iterator[None]:
                     "workers": len(client.scheduler_info().get("workers", {})),
                 },
             )
+            recording = _recording(config, client.sync, client.scheduler)
+            failure: BaseException | None = None
+            stopped = False
             try:
                 yield
+            except Exception as exc:
+                failure = exc
+                raise
+            except BaseException:
+                stopped = True
+                raise
             finally:
-                _save_logs(client.sync, client.scheduler, attempt.log_dir)
+                recorded = None if stopped else recording
+                triple = (client.sync, client.scheduler, None)
+                _keep(triple, attempt, recorded, template, failure).finish()
                 _close_clients(address)
     finally:
         with contextlib.suppress(Exception):

@@ -165,10 +165,13 @@ def test_json_round_trip() -> None:
                 ),
             ],
         ),
+        Dask(report=False),
     ]
     for config in configs:
         data = config_to_json(config)
         assert config_from_json(data) == config
+    assert config_to_json(Dask(report=False))["report"] is False
+    assert "report" not in config_to_json(Dask())  # templates of the default are unchanged
     assert config_to_json(seed_config()) == {
         "scheduler": {"requests": {"cpu": "2"}},
         "workers": [
@@ -187,6 +190,7 @@ def test_json_round_trip() -> None:
         ({"workers": [{"limits": {"cpus": "2"}}]}, r"unknown resource names \['cpus'\]"),
         ({"workers": "many"}, r"workers='many' is not a list"),
         ({"scheduler": 1}, r"scheduler=1 is not an object"),
+        ({"report": "no"}, r"report='no' is not True or False"),
     ],
 )
 def test_bad_json_is_rejected(data: object, message: str) -> None:

@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.timeout(240)
 
 
-def test_increment_numbers_prints_the_list_1_to_1000(home: Path) -> None:
+def test_increment_numbers_prints_the_list_1_to_1000(home: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(
         cli, ["run", str(EXAMPLES / "increment_numbers.py"), "increment_numbers", "--json"]
@@ -32,6 +32,24 @@ def test_increment_numbers_prints_the_list_1_to_1000(home: Path) -> None:
     [node] = json.loads(shown.stdout)["nodes"]
     assert node["info"]["workers"] == 4
     assert leftovers(home, engine_pid=os.getpid()) == []
+    # The cluster is gone; its performance report and summary are kept, and named by `show`.
+    assert Path(node["dask"]["report"]).name == "dask-report.html"
+    summary = json.loads(Path(node["dask"]["summary"]).read_text())
+    assert summary["tasks"] == 1000 and summary["by_prefix"]["inc"]["tasks"] == 1000
+    assert summary["workers_seen"] == 4
+    text = runner.invoke(cli, ["executions", "show", document["execution"]]).stdout
+    assert f"dask report: {node['dask']['report']}" in text
+    written = tmp_path / "seed.html"
+    report = runner.invoke(
+        cli,
+        ["executions", "report", document["execution"], "increment-numbers", "-o", str(written)],
+    )
+    assert report.exit_code == 0, report.output
+    assert report.stdout.strip() == str(written)
+    assert "tasks 1,000 (inc 1,000)" in report.stderr
+    assert "number of tasks: 1000" in written.read_text()
+    missing = runner.invoke(cli, ["executions", "report", document["execution"], "nope"])
+    assert missing.exit_code == 2 and "has no attempts; nodes: increment-numbers" in missing.output
 
 
 def test_train_model_prepares_on_its_cluster_then_trains(home: Path) -> None:

@@ -19,13 +19,12 @@ import psutil
 import pytest
 from distributed import Client, LocalCluster, get_worker
 
-from slipstream.dask import Dask, Scheduler, WorkerGroup, local
+from slipstream.dask import Dask, Scheduler, WorkerGroup, keep, local
 from slipstream.dask.config import config_to_json
+from slipstream.dask.keep import SCHEDULER_LOG, WORKERS_LOG
 from slipstream.dask.local import (
     ADDRESS_ENV,
     EXTERNAL_ENV,
-    SCHEDULER_LOG,
-    WORKERS_LOG,
     DaskClusterError,
     _claim_process,
     local_context,
@@ -350,7 +349,7 @@ def hold_the_gil(_: Any = None) -> None:
 def test_a_worker_that_stops_answering_cannot_hang_the_teardown(
     tmp_path: Path, baseline: set[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(local, "LOGS_TIMEOUT", 2.0)
+    monkeypatch.setattr(keep, "LOGS_TIMEOUT", 2.0)
     monkeypatch.setattr(local, "CLOSE_TIMEOUT", 3.0)
     attempt = attempt_in(tmp_path)
     with local_context(template_for(Dask(workers=WorkerGroup(number_of_workers=2))), attempt):

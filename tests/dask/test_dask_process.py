@@ -16,7 +16,7 @@ import pytest
 
 from slipstream.dask import Dask, WorkerGroup
 from slipstream.dask.config import config_to_json
-from slipstream.dask.local import SCHEDULER_LOG, WORKERS_LOG
+from slipstream.dask.keep import SCHEDULER_LOG, WORKERS_LOG
 
 HARNESS = str(Path(__file__).with_name("dask_harness.py"))
 pytestmark = pytest.mark.timeout(180)
