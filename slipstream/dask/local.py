@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 
 from slipstream.dask import keep
@@ -140,16 +141,19 @@ def local_context(template: TaskTemplate, attempt: AttemptContext) -> Iterator[N
             with _external_cluster(attempt, config, template):
                 yield
             return
-        # The workers' fork server imports dask and the task's module while the scheduler starts.
-        with forked_workers([template.function.partition(":")[0]]):
-            plan = plan_cluster(config, Machine.detect())
-            if plan.clamped:
-                log.warning("%s", plan.summary)
-                attempt.notices.append(plan.summary)
-            else:
-                log.info("%s", plan.summary)
-            with _local_cluster(plan, attempt, config, template):
-                yield
+        plan = plan_cluster(config, Machine.detect())
+        if plan.clamped:
+            log.warning("%s", plan.summary)
+            attempt.notices.append(plan.summary)
+        else:
+            log.info("%s", plan.summary)
+        # The workers' fork server imports dask and the task's module while the scheduler
+        # starts. Adaptive clusters spawn theirs: a forked worker retired by adaptive scaling
+        # is not seen to go (distributed 2026.8).
+        module = template.function.partition(":")[0]
+        forked = forked_workers([module]) if plan.default.adaptive is None else nullcontext()
+        with forked, _local_cluster(plan, attempt, config, template):
+            yield
 
 
 def _spawned_children() -> set[Any]:

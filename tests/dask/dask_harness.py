@@ -9,6 +9,7 @@ the way slipstream.execute turns it into one.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -20,7 +21,6 @@ def _terminated(signum: int, frame: Any) -> None:
 
 
 def main() -> None:
-    import psutil
     from distributed import Client
 
     from slipstream.dask.local import local_context
@@ -48,7 +48,6 @@ def main() -> None:
     with local_context(template, attempt):
         client = Client()
         info = client.scheduler_info()
-        workers = psutil.Process().children(recursive=True)
         print(
             json.dumps(
                 {
@@ -56,7 +55,7 @@ def main() -> None:
                     "reported": reports[0]["scheduler"],
                     "workers": sorted(info["workers"]),
                     "worker_names": sorted(w["name"] for w in info["workers"].values()),
-                    "pids": [p.pid for p in workers if "spawn_main" in " ".join(p.cmdline())],
+                    "pids": sorted(client.run(os.getpid).values()),
                 }
             ),
             flush=True,
