@@ -214,7 +214,7 @@ def _local_cluster(
             if plan.clamped:
                 info["notice"] = plan.summary  # the attempt's stderr is a log file: say it here
             _report(attempt, info)
-            recording = _recording(config, cluster.sync, cluster.scheduler_comm)
+            recording = keep.begin(cluster.sync, cluster.scheduler_comm) if config.report else None
             failure: BaseException | None = None
             stopped = False
             try:
@@ -249,10 +249,6 @@ def _local_cluster(
             mark("cluster down")
             if kept is not None:
                 kept.finish()
-
-
-def _recording(config: Dask, sync: Any, scheduler: Any) -> keep.Recording | None:
-    return keep.begin(sync, scheduler) if config.report else None
 
 
 def _keep(
@@ -381,7 +377,7 @@ def _external_cluster(
                     "workers": len(client.scheduler_info().get("workers", {})),
                 },
             )
-            recording = _recording(config, client.sync, client.scheduler)
+            recording = keep.begin(client.sync, client.scheduler) if config.report else None
             failure: BaseException | None = None
             stopped = False
             try:
