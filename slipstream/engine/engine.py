@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slipstream.config import Settings
+from slipstream.engine import recovery
 from slipstream.engine.ids import new_execution_id
+from slipstream.engine.loop import ExecutionLoop
+from slipstream.engine.nodes.registry import NodeKindRegistry, default_kinds
 from slipstream.engine.observer import Observer
-from slipstream.engine.run import ExecutionRun
-from slipstream.engine.state import NodeState, Scope, resolve_inputs
+from slipstream.engine.state import Scope
 from slipstream.errors import ExecutionError
 from slipstream.ir import (
     Binding,
@@ -25,30 +26,17 @@ from slipstream.ir import (
     WorkflowTemplate,
     decode,
     dumps,
-    failures,
 )
 from slipstream.runners.attempt import load_task
-from slipstream.runners.base import AttemptHandle, AttemptSpec, Runner
+from slipstream.runners.base import AttemptHandle, Runner
 from slipstream.runners.contract import LOG
 from slipstream.sdk.plugins import PluginRegistry, default_plugins
 from slipstream.storage.records import AttemptRecord, EventRecord, ExecutionRecord, WriteBatch
-from slipstream.types import AttemptPhase, ExecutionPhase, NodePhase
+from slipstream.types import ExecutionPhase
 
 if TYPE_CHECKING:
     from slipstream.storage.blobs import BlobStore
     from slipstream.storage.metadata import MetadataStore
-
-STALE_ENGINE_SECONDS = 10.0
-
-NodeKindHandler = Callable[[ExecutionRun, NodeState, LiteralMap, "dict[str, Any] | None"], None]
-NodeCompleter = Callable[[ExecutionRun, NodeState], None]
-# The body a RUNNING node runs as its children (a sub-workflow, a dynamic's graph, the taken
-# branch), or None if it has not chosen one yet; used to rebuild them on resume.
-ChildTemplate = Callable[[ExecutionRun, NodeState], "WorkflowTemplate | None"]
-
-
-def _sub_workflow(run: ExecutionRun, state: NodeState) -> WorkflowTemplate | None:
-    return state.scope.template.workflows[state.node.target]
 
 
 @dataclass
@@ -85,7 +73,11 @@ def task_as_workflow(task: TaskTemplate) -> WorkflowTemplate:
 
 
 class Engine:
-    """One per process and settings; runs any number of executions, one thread each."""
+    """One per process and settings; runs any number of executions, one thread each.
+
+    The facade: `execute` (start and drive to the end on the calling thread), `resume`,
+    `abort`, `attempt_logs`, `warm_up`, `close`; `runner`/`runner_for` pick where attempts run.
+    """
 
     def __init__(
         self,
@@ -95,20 +87,16 @@ class Engine:
         *,
         plugins: PluginRegistry | None = None,
         observer: Observer | None = None,
+        kinds: NodeKindRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.blobs = blobs
         self.plugins = plugins or default_plugins
         self.observer = observer or Observer()
+        self.kinds = kinds or default_kinds
         self.entities: dict[str, Any] = {}
-        self.node_kinds: dict[str, NodeKindHandler] = {}
-        self.node_completers: dict[str, NodeCompleter] = {}
-        self.child_templates: dict[str, ChildTemplate] = {"workflow": _sub_workflow}
         self._runners: dict[str, Runner] = {}
-        from slipstream.engine.kinds import register_kinds
-
-        register_kinds(self)
 
     # -- runners -------------------------------------------------------------------------------
     def runner_for(self, task: TaskTemplate) -> Runner:
@@ -175,6 +163,10 @@ class Engine:
         if runner.capabilities.warmable:
             runner.warm_up(sorted(modules), [source_root])
 
+    def remember(self, entities: dict[str, Any]) -> None:
+        """Keep the Python objects of tasks (in-process attempts call them directly)."""
+        self.entities.update(entities)
+
     def resolve_task(self, template: TaskTemplate, source_root: str) -> Any:
         entity = self.entities.get(template.name)
         if entity is not None and entity.template.function == template.function:
@@ -222,11 +214,11 @@ class Engine:
             engine_heartbeat=now,
         )
         if entities:
-            self.entities.update(entities)
+            self.remember(entities)
             self.warm_up(entities, source_root)
         scope = Scope(template=workflow, prefix="", inputs=inputs, input_values=input_values or {})
-        run = ExecutionRun(self, record, scope)
-        nodes = run.add_scope(scope, "", {})
+        loop = self._loop(record, scope)
+        nodes = loop.add_scope(scope, "", {})
         self.store.create_execution(record, nodes)
         self.store.write(
             WriteBatch(
@@ -235,35 +227,38 @@ class Engine:
                 ]
             )
         )
-        return self._drive(run)
+        return self._drive(loop)
 
-    def _drive(self, run: ExecutionRun) -> ExecutionOutcome:
-        self.observer.execution_started(run)
-        run.run()
-        record = run.record
-        failed = run.failure[0].id if run.failure else ""
+    def _loop(self, record: ExecutionRecord, scope: Scope) -> ExecutionLoop:
+        return ExecutionLoop(
+            record,
+            scope,
+            settings=self.settings,
+            store=self.store,
+            blobs=self.blobs,
+            kinds=self.kinds,
+            services=self,
+            observer=self.observer,
+        )
+
+    def _drive(self, loop: ExecutionLoop) -> ExecutionOutcome:
+        self.observer.execution_started(loop)
+        loop.drive()
+        record = loop.record
+        failed = loop.failure[0].id if loop.failure else ""
         return ExecutionOutcome(
             execution_id=record.id,
             phase=ExecutionPhase(record.phase),
-            outputs=run.outputs or {},
-            output_values=run.output_values,
+            outputs=loop.outputs or {},
+            output_values=loop.output_values,
             error=decode(record.error, ErrorDocument) if record.error else None,
-            exception=run.exception,
+            exception=loop.exception,
             failed_node=failed,
         )
 
     def owner_alive(self, record: ExecutionRecord) -> bool:
         """True if another live engine process still drives this execution."""
-        if record.engine_pid is None or record.engine_pid == os.getpid():
-            return False
-        fresh = (time.time() - (record.engine_heartbeat or 0)) < STALE_ENGINE_SECONDS
-        try:
-            os.kill(record.engine_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return fresh
+        return recovery.owner_alive(record)
 
     def resume(self, execution_id: str) -> ExecutionOutcome:
         """Finish an execution whose engine died, re-running nothing that succeeded."""
@@ -283,84 +278,9 @@ class Engine:
             sys.path.insert(0, source_root)
         record.engine_pid, record.engine_heartbeat = os.getpid(), time.time()
         record.phase = ExecutionPhase.RUNNING.value
-        scope = Scope(template=workflow, prefix="", inputs=inputs)
-        run = ExecutionRun(self, record, scope)
-        records = {r.node_id: r for r in self.store.get_nodes(execution_id)}
-        run.add_scope(scope, "", records)
-        self._reexpand(run, records)
-        for state in list(run.states.values()):
-            if state.phase != NodePhase.RUNNING or state.child_scope is not None:
-                continue
-            if state.node.kind == "workflow" or state.node.kind in self.node_kinds:
-                run.ready.append(state.id)  # runs no attempt of its own: start it again
-            else:
-                self._readopt(run, state)
-        run.batch.execution = record
-        run.batch.events.append(
-            EventRecord(execution_id=record.id, phase="RESUMED", at=time.time())
-        )
-        run.flush()
-        return self._drive(run)
-
-    def _reexpand(self, run: ExecutionRun, records: dict[str, Any]) -> None:
-        """Rebuild the children of RUNNING nodes that had started them, from their records."""
-        pending = list(run.states.values())
-        while pending:
-            state = pending.pop()
-            if state.phase != NodePhase.RUNNING or state.child_scope is not None:
-                continue
-            resolver = self.child_templates.get(state.node.kind)
-            template = resolver(run, state) if resolver is not None else None
-            if template is None:
-                continue
-            inputs, values = resolve_inputs(state.node, state.scope, run.states)
-            scope = Scope(
-                template=template, prefix=state.id + "/", inputs=inputs, input_values=values or {}
-            )
-            state.child_scope = scope
-            run.batch.nodes.extend(run.add_scope(scope, state.id, records))
-            if not state.children:
-                run._complete_parent(state)  # everything inside had finished
-            else:
-                pending.extend(run.states[scope.full_id(n.id)] for n in template.nodes)
-
-    def _readopt(self, run: ExecutionRun, state: NodeState) -> None:
-        attempts: list[AttemptRecord] = self.store.get_attempts(run.record.id, state.id)
-        last = attempts[-1] if attempts else None
-        state.task = run._effective_task(state)
-        if last is None or last.phase != AttemptPhase.RUNNING.value:
-            run.ready.append(state.id)
-            return
-        runner = self.runner(last.runner) if last.runner else None
-        inputs, _ = resolve_inputs(state.node, state.scope, run.states)
-        spec = AttemptSpec(
-            execution_id=run.record.id,
-            node_id=state.id,
-            attempt=last.attempt,
-            task=state.task,
-            inputs=inputs,
-            output_prefix=last.output_prefix,
-            source_root=run.record.options.get("source_root", ""),
-        )
-        handle = AttemptHandle(runner=last.runner, ref=last.handle)
-        state.attempt_started = last.started_at
-        # A Kubernetes attempt is found by its labels even if its handle was never saved.
-        if (
-            runner is not None
-            and runner.capabilities.adoptable
-            and (bool(last.handle) or runner.capabilities.finds_by_labels)
-            and runner.adopt(handle, spec, run)
-        ):
-            state.runner, state.handle = runner, handle
-            run.running += 1
-            if state.task.timeout_seconds is not None:
-                elapsed = time.time() - last.started_at
-                run.set_deadline(
-                    state, time.monotonic() + max(0.0, state.task.timeout_seconds - elapsed)
-                )
-            return
-        state.runner = runner
-        run._failed_attempt(state, failures.attempt_lost(last.attempt), None)
+        loop = self._loop(record, Scope(template=workflow, prefix="", inputs=inputs))
+        recovery.take_up(loop, {r.node_id: r for r in self.store.get_nodes(execution_id)})
+        return self._drive(loop)
 
     def attempt_logs(self, attempt: AttemptRecord) -> str | None:
         """The logs an attempt kept: its process output, then Dask scheduler/worker logs."""
@@ -396,34 +316,4 @@ class Engine:
                 f"execution {execution_id!r}: its engine (process {record.engine_pid}) did not "
                 f"abort within {wait_seconds:g} s"
             )
-        return self._abort_orphan(record)
-
-    def _abort_orphan(self, record: ExecutionRecord) -> ExecutionPhase:
-        now = time.time()
-        batch = WriteBatch()
-        for attempt in self.store.get_attempts(record.id):
-            if attempt.phase == AttemptPhase.RUNNING.value and attempt.handle and attempt.runner:
-                self.runner(attempt.runner).cancel(
-                    AttemptHandle(runner=attempt.runner, ref=attempt.handle)
-                )
-                attempt.phase, attempt.ended_at = AttemptPhase.ABORTED.value, now
-                batch.attempts.append(attempt)
-        for node in self.store.get_nodes(record.id):
-            if not NodePhase(node.phase).terminal:
-                node.phase, node.ended_at = NodePhase.ABORTED.value, now
-                batch.nodes.append(node)
-                batch.events.append(
-                    EventRecord(
-                        execution_id=record.id,
-                        node_id=node.node_id,
-                        phase=NodePhase.ABORTED.value,
-                        at=now,
-                        message="aborted on request",
-                    )
-                )
-        record.phase, record.ended_at = ExecutionPhase.ABORTED.value, now
-        record.error = dumps(failures.aborted("aborted on request"))
-        batch.execution = record
-        batch.events.append(EventRecord(execution_id=record.id, phase=record.phase, at=now))
-        self.store.write(batch)
-        return ExecutionPhase.ABORTED
+        return recovery.abort_orphan(self.store, self, record)

@@ -8,7 +8,6 @@ from typing import Any
 from slipstream.compiler.paths import follow
 from slipstream.errors import ExecutionError
 from slipstream.ir import Binding, Literal, LiteralMap, Node, TaskTemplate, WorkflowTemplate
-from slipstream.runners.base import AttemptHandle
 from slipstream.storage.records import NodeRecord
 from slipstream.types import NodePhase
 
@@ -31,6 +30,8 @@ class Scope:
 
 @dataclass
 class NodeState:
+    """One node of a running execution; its kind keeps what else it needs in `kind_state`."""
+
     id: str  # full id
     node: Node
     scope: Scope
@@ -40,14 +41,10 @@ class NodeState:
     outputs: LiteralMap | None = None
     output_values: dict[str, Any] | None = None
     task: TaskTemplate | None = None  # effective template (overrides applied)
-    handle: AttemptHandle | None = None
-    runner: Any = None
-    deadline: float | None = None
-    attempt_started: float = 0.0
     children: set[str] = field(default_factory=set)  # unfinished children (sub-workflows)
     child_scope: Scope | None = None
     cache_key: str = ""
-    holds_reservation: bool = False
+    kind_state: Any = None  # the node kind's own per-node state (a map's items)
 
     @property
     def phase(self) -> NodePhase:

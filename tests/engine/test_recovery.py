@@ -88,6 +88,13 @@ def test_sigkilled_engine_resumes_without_rerunning_succeeded_nodes(
     shown = json.loads(_slipstream("executions", "show", execution["execution"], "--json").stdout)
     phases = {n["node"]: n["phase"] for n in shown["nodes"]}
     assert phases == {"counted": "SUCCEEDED", "wait-for": "SUCCEEDED"}
+    waiting = next(n for n in shown["nodes"] if n["node"] == "wait-for")
+    if runner == "process":
+        # Its process outlived the engine: re-adopted, so its body ran once, in one attempt.
+        assert Path(paths["second"]).read_text() == "x"
+        assert [a["phase"] for a in waiting["attempt_history"]] == ["SUCCEEDED"]
+    else:  # its thread died with the engine: it was lost and ran again
+        assert Path(paths["second"]).read_text() == "xx"
 
 
 def test_resume_refuses_an_execution_whose_engine_is_alive(home: Path, tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from slipstream.engine.nodes.base import BaseNodeKind, RunContext
 from slipstream.ir import Literal, LiteralMap, LiteralType, WorkflowTemplate, failures
-from slipstream.storage.records import EventRecord, NodeRecord
+from slipstream.storage.records import NodeRecord
 from slipstream.types import NodePhase
 
 if TYPE_CHECKING:
-    from slipstream.engine.run import ExecutionRun
     from slipstream.engine.state import NodeState
 
 INFO_KEY = "case"  # node info: the index of the case taken
@@ -34,57 +34,56 @@ class ConditionError(Exception):
     """A condition cannot be evaluated on the values it got."""
 
 
-def run_branch(
-    run: ExecutionRun, state: NodeState, inputs: LiteralMap, values: dict[str, Any] | None
-) -> None:
-    """Take the first case whose condition holds (else_ always does); fail if none does."""
-    spec = state.node.spec
-    name = spec.get("name", state.node.id)
-    cases: list[dict[str, Any]] = spec.get("cases", [])
-    chosen: int | None = None
-    try:
-        for index, case in enumerate(cases):
-            when = case.get("when")
-            if when is None or evaluate(when, inputs):
-                chosen = index
-                break
-    except ConditionError as exc:
-        run._fail(state, failures.user_failure(f"conditional {name!r}: {exc}"))
-        return
-    _skip_untaken(run, state, cases, chosen, name)
-    if chosen is None:
-        shown = ", ".join(
-            f"{key}={value!r}" for key, value in _condition_values(cases, inputs).items()
-        )
-        run._fail(
-            state,
-            failures.user_failure(
-                f"conditional {name!r}: no case matched and there is no else_() ({shown})"
-            ),
-        )
-        return
-    state.record.info[INFO_KEY] = chosen
-    run.batch.nodes.append(state.record)
-    case = cases[chosen]
-    run._event(state, "BRANCH", 0, f"case {chosen} of conditional {name!r} taken")
-    if "fail" in case:
-        run._fail(state, failures.user_failure(f"conditional {name!r}: {case['fail']}"))
-        return
-    template = state.scope.template.workflows[case["workflow"]]
-    run.expand(state, template, inputs, values or {})
+class BranchKind(BaseNodeKind):
+    """Takes the first case whose condition holds (else_ always does); fails if none does."""
 
+    name = "branch"
 
-def taken_case(run: ExecutionRun, state: NodeState) -> WorkflowTemplate | None:
-    """On resume: the body of the case a branch node had taken."""
-    index = state.record.info.get(INFO_KEY)
-    if not isinstance(index, int):
-        return None
-    workflow = state.node.spec["cases"][index].get("workflow")
-    return state.scope.template.workflows[workflow] if workflow else None
+    def start(
+        self, ctx: RunContext, state: NodeState, inputs: LiteralMap, values: dict[str, Any] | None
+    ) -> None:
+        spec = state.node.spec
+        name = spec.get("name", state.node.id)
+        cases: list[dict[str, Any]] = spec.get("cases", [])
+        chosen: int | None = None
+        try:
+            for index, case in enumerate(cases):
+                when = case.get("when")
+                if when is None or evaluate(when, inputs):
+                    chosen = index
+                    break
+        except ConditionError as exc:
+            ctx.fail(state, failures.user_failure(f"conditional {name!r}: {exc}"))
+            return
+        _skip_untaken(ctx, state, cases, chosen, name)
+        if chosen is None:
+            shown = ", ".join(
+                f"{key}={value!r}" for key, value in _condition_values(cases, inputs).items()
+            )
+            message = f"conditional {name!r}: no case matched and there is no else_() ({shown})"
+            ctx.fail(state, failures.user_failure(message))
+            return
+        state.record.info[INFO_KEY] = chosen
+        ctx.recorder.node(state.record)
+        case = cases[chosen]
+        ctx.recorder.event(state.id, 0, "BRANCH", f"case {chosen} of conditional {name!r} taken")
+        if "fail" in case:
+            ctx.fail(state, failures.user_failure(f"conditional {name!r}: {case['fail']}"))
+            return
+        template = state.scope.template.workflows[case["workflow"]]
+        ctx.expand(state, template, inputs, values)
+
+    def children(self, ctx: RunContext, state: NodeState) -> WorkflowTemplate | None:
+        """On resume: the body of the case a branch node had taken."""
+        index = state.record.info.get(INFO_KEY)
+        if not isinstance(index, int):
+            return None
+        workflow = state.node.spec["cases"][index].get("workflow")
+        return state.scope.template.workflows[workflow] if workflow else None
 
 
 def _skip_untaken(
-    run: ExecutionRun, state: NodeState, cases: list[dict[str, Any]], chosen: int | None, name: str
+    ctx: RunContext, state: NodeState, cases: list[dict[str, Any]], chosen: int | None, name: str
 ) -> None:
     now = time.time()
     for index, case in enumerate(cases):
@@ -92,9 +91,9 @@ def _skip_untaken(
             continue
         for node in state.scope.template.workflows[case["workflow"]].nodes:
             node_id = f"{state.id}/{node.id}"
-            run.batch.nodes.append(
+            ctx.recorder.node(
                 NodeRecord(
-                    execution_id=run.record.id,
+                    execution_id=ctx.execution.id,
                     node_id=node_id,
                     parent_id=state.id,
                     kind=node.kind,
@@ -103,14 +102,11 @@ def _skip_untaken(
                     ended_at=now,
                 )
             )
-            run.batch.events.append(
-                EventRecord(
-                    execution_id=run.record.id,
-                    node_id=node_id,
-                    phase=NodePhase.SKIPPED.value,
-                    at=now,
-                    message=f"case {index} of conditional {name!r} was not taken",
-                )
+            ctx.recorder.event(
+                node_id,
+                0,
+                NodePhase.SKIPPED.value,
+                f"case {index} of conditional {name!r} was not taken",
             )
 
 

@@ -1,54 +1,57 @@
-"""A @dynamic's returned graph: checked, kept with the attempt, run as the node's children."""
+"""A @dynamic's returned graph: checked, kept with the attempt, run as the node's children.
+
+Used by the task kind (a "dynamic" node is a task whose attempt returns a graph).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import slipstream.compiler.kinds  # noqa: F401 - dynamic graphs are checked with these kinds
 from slipstream.compiler.dag import check_workflow
+from slipstream.engine.nodes.base import RunContext
 from slipstream.errors import CompileError
-from slipstream.ir import WorkflowTemplate, failures
+from slipstream.ir import TypedInterface, WorkflowTemplate, failures
 from slipstream.runners.base import AttemptResult, AttemptSpec
+from slipstream.runners.contract import DYNAMIC
 from slipstream.sdk.dynamic import DynamicCompileError
 
 if TYPE_CHECKING:
-    from slipstream.engine.run import ExecutionRun
     from slipstream.engine.state import NodeState
 
 INFO_KEY = "dynamic"  # node info: {"template": uri of the graph, "nodes": how many}
-GRAPH_DOCUMENT = "dynamic.json"
 
 
-def run_returned_workflow(
-    run: ExecutionRun, state: NodeState, spec: AttemptSpec, result: AttemptResult
+def expand_returned_graph(
+    ctx: RunContext, state: NodeState, spec: AttemptSpec, result: AttemptResult
 ) -> None:
-    """Called when a dynamic attempt succeeded: expand its graph under the node."""
+    """A dynamic attempt succeeded with a graph: expand it under the node."""
     template = result.workflow
     assert template is not None and state.task is not None
     problem = _problem(template, state.task.name, state.task.interface, result.entities is None)
     if problem:
-        run._fail(state, failures.user_failure(problem, DynamicCompileError))
+        ctx.fail(state, failures.user_failure(problem, DynamicCompileError))
         return
-    blobs = run.engine.blobs
-    uri = f"{spec.output_prefix}/{GRAPH_DOCUMENT}"
-    if not blobs.exists(uri):  # out-of-process attempts wrote it already
-        blobs.write_document(uri, template)
+    uri = f"{spec.output_prefix}/{DYNAMIC}"
+    if not ctx.blobs.exists(uri):  # out-of-process attempts wrote it already
+        ctx.blobs.write_document(uri, template)
     state.record.info[INFO_KEY] = {"template": uri, "nodes": len(template.nodes)}
     if result.entities:
-        run.engine.entities.update(result.entities)
-    run._event(
-        state, "EXPANDED", spec.attempt, f"the dynamic body built {len(template.nodes)} node(s)"
+        ctx.services.remember(result.entities)
+    ctx.recorder.event(
+        state.id, spec.attempt, "EXPANDED", f"the dynamic body built {len(template.nodes)} node(s)"
     )
-    run.batch.nodes.append(state.record)
-    run.expand(state, template, spec.inputs, spec.input_values or {})
+    ctx.recorder.node(state.record)
+    ctx.expand(state, template, spec.inputs, spec.input_values)
 
 
-def _problem(template: WorkflowTemplate, name: str, interface: object, check: bool) -> str:
+def _problem(template: WorkflowTemplate, name: str, interface: TypedInterface, check: bool) -> str:
     if check:  # a graph from another process is checked again before anything runs
         try:
             check_workflow(template)
         except CompileError as exc:
             return f"the graph returned by @dynamic {name!r} is not valid: {exc}"
-    declared = {v.name: v.type for v in getattr(interface, "outputs", ())}
+    declared = {v.name: v.type for v in interface.outputs}
     returned = {v.name: v.type for v in template.interface.outputs}
     if declared != returned:
         return (
@@ -59,9 +62,9 @@ def _problem(template: WorkflowTemplate, name: str, interface: object, check: bo
     return ""
 
 
-def returned_workflow(run: ExecutionRun, state: NodeState) -> WorkflowTemplate | None:
+def returned_graph(ctx: RunContext, state: NodeState) -> WorkflowTemplate | None:
     """On resume: the graph a dynamic node had expanded, read back from the attempt folder."""
     info = state.record.info.get(INFO_KEY)
     if not isinstance(info, dict) or not info.get("template"):
         return None
-    return run.engine.blobs.read_document(info["template"], WorkflowTemplate)
+    return ctx.blobs.read_document(info["template"], WorkflowTemplate)

@@ -1,6 +1,6 @@
 """The items of one map node in compact arrays: inputs, phases, counters, outputs, saved chunks.
 
-Used by slipstream.engine.kinds.map. Per item it holds a phase byte, two failure counters
+Used by slipstream.engine.nodes.map. Per item it holds a phase byte, two failure counters
 (one byte each), an attempt counter (two bytes) and the output literals; nothing else.
 """
 

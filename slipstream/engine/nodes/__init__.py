@@ -1,0 +1,1 @@
+"""The node kinds of the engine (task, dynamic, workflow, branch, map) behind one protocol."""
