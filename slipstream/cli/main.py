@@ -12,6 +12,7 @@ from slipstream.cli.executions import executions
 from slipstream.cli.image import image
 from slipstream.cli.k8s import k8s
 from slipstream.cli.launch import launch
+from slipstream.cli.launchplan import launchplan
 from slipstream.cli.register import register
 from slipstream.cli.run import run
 from slipstream.cli.serve import serve
@@ -36,6 +37,7 @@ cli.add_command(serve)
 cli.add_command(register)
 cli.add_command(launch)
 cli.add_command(image)
+cli.add_command(launchplan)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from slipstream.cli.remote import RemoteClient, ServerError, require_client
 from slipstream.ir import dumps
 from slipstream.runners.bundle import bundle_bytes
 
+KINDS = ("task", "workflow", "launch_plan")
 _SKIP = {".git", ".venv", "venv", "__pycache__", "node_modules", "build", "dist", ".tox"}
 
 
@@ -47,10 +48,8 @@ def collect(paths: list[str]) -> tuple[str, dict[str, Any]]:
             except Exception as exc:  # the user's module raised while importing
                 raise click.ClickException(f"{file}: {type(exc).__name__}: {exc}") from None
             for value in vars(module).values():
-                if getattr(value, "kind", None) in ("task", "workflow") and hasattr(
-                    value, "template"
-                ):
-                    entities[value.name] = value
+                if getattr(value, "kind", None) in KINDS and hasattr(value, "template"):
+                    entities[f"{value.kind}:{value.name}"] = value
     if len(roots) > 1:
         raise click.UsageError(
             f"the paths span several source roots ({', '.join(sorted(roots))}); "
@@ -76,10 +75,17 @@ def register_entities(
         client.put_bundle(digest, data)
     tasks: dict[str, Any] = {}
     workflows: dict[str, Any] = {}
+    plans: dict[str, Any] = {}
     for entity in entities.values():
         template = entity.template
         if entity.kind == "task":
             tasks[template.name] = template
+        elif entity.kind == "launch_plan":
+            plans[template.name] = template
+            workflow = entity.workflow.template
+            workflows.setdefault(workflow.name, workflow)
+            for name, task in workflow.tasks.items():
+                tasks.setdefault(name, task)
         else:
             workflows[template.name] = template
             for name, task in template.tasks.items():
@@ -91,6 +97,7 @@ def register_entities(
         "bundle": digest,
         "tasks": [json.loads(dumps(t)) for t in tasks.values()],
         "workflows": [json.loads(dumps(w)) for w in workflows.values()],
+        "launch_plans": [json.loads(dumps(p)) for p in plans.values()],
     }
     return client.register(body)
 
@@ -110,7 +117,7 @@ def register(
     remote: str | None,
     as_json: bool,
 ) -> None:
-    """Register every task and workflow defined under PATH... with a server.
+    """Register every task, workflow and launch plan defined under PATH... with a server.
 
     The source tree is packaged as a content-addressed bundle (uploaded only when new) and
     each entity is stored under (project, domain, name, version). Registering the same

@@ -94,6 +94,12 @@ class RemoteClient:
         result: dict[str, Any] = self._call("GET", f"/{path}/{name}", params=query)
         return result
 
+    def plan_action(self, action: str, name: str, **params: Any) -> dict[str, Any]:
+        """activate / deactivate a launch plan; its schedule state."""
+        query = {k: v for k, v in params.items() if v is not None}
+        result: dict[str, Any] = self._call("POST", f"/launch_plans/{name}/{action}", params=query)
+        return result
+
     # -- executions ----------------------------------------------------------------------------
     def launch(self, body: dict[str, Any]) -> str:
         return str(self._call("POST", "/executions", json=body)["execution"])

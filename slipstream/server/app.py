@@ -106,6 +106,7 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
         registration.router,
         entities.tasks,
         entities.workflows,
+        entities.launch_plans,
         executions.router,
         nodes.router,
         events.router,

@@ -14,7 +14,9 @@ from slipstream.server.services import Services
 
 FLOWS = """
 import time
-from slipstream import task, workflow
+from datetime import datetime, timedelta
+
+from slipstream import FixedRate, LaunchPlan, task, workflow
 
 
 @task
@@ -46,6 +48,26 @@ def fails(a: int) -> int:
 @workflow
 def sleepy(seconds: float = 30.0) -> float:
     return nap(seconds=seconds)
+
+
+@task
+def stamp(when: datetime, note: str) -> str:
+    return f"{note}@{when.isoformat()}"
+
+
+@workflow
+def stamped(when: datetime, note: str = "tick") -> str:
+    return stamp(when=when, note=note)
+
+
+every_second = LaunchPlan.get_or_create(
+    stamped,
+    name=__name__ + ".every_second",
+    fixed_inputs={"note": "fixed"},
+    schedule=FixedRate(duration=timedelta(seconds=1), kickoff_time_input_arg="when"),
+    labels={"origin": "plan"},
+)
+big_add = LaunchPlan.get_or_create(pipeline, name=__name__ + ".big_add", default_inputs={"b": 100})
 
 
 @task
@@ -91,7 +113,9 @@ class Live:
                 if doc["phase"] in phases:
                     return doc
             time.sleep(0.05)
-        raise AssertionError(f"{execution_id} never reached {phases}: {doc.get('phase')}")
+        raise AssertionError(
+            f"{execution_id} never reached {phases}: {doc.get('phase')} {doc.get('error')}"
+        )
 
 
 def register(live: Live, root: Path, **options: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""GET /api/v1/{tasks,workflows}[/{name}[/{version}]]: registered entities; for the CLI and UI.
+"""GET /api/v1/{tasks,workflows,launch_plans}[/{name}]: registered entities; for CLI and UI.
 
 Each entity comes with its versions, its typed interface (a JSON Schema per input, with
-defaults) and, for workflows, its graph. One router per kind, built the same way.
+defaults) and, for workflows, its graph. One router per kind, built the same way; launch
+plans are activated and deactivated here too.
 """
 
 from __future__ import annotations
@@ -42,3 +43,27 @@ def entity_router(kind: str, path: str) -> APIRouter:
 
 tasks = entity_router("task", "tasks")
 workflows = entity_router("workflow", "workflows")
+launch_plans = entity_router("launch_plan", "launch_plans")
+
+
+@launch_plans.post("/{name}/activate")
+def activate(
+    name: str,
+    project: str = Query(DEFAULT_PROJECT, max_length=200),
+    domain: str = Query(DEFAULT_DOMAIN, max_length=200),
+    version: str | None = Query(None, max_length=200, description="Default: the latest."),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Make this version of the plan the active one: its schedule fires from now on."""
+    return svc.schedules.activate(project, domain, name, version)
+
+
+@launch_plans.post("/{name}/deactivate")
+def deactivate(
+    name: str,
+    project: str = Query(DEFAULT_PROJECT, max_length=200),
+    domain: str = Query(DEFAULT_DOMAIN, max_length=200),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Stop the plan's schedule."""
+    return svc.schedules.deactivate(project, domain, name)

@@ -23,6 +23,9 @@ class RegistrationBody(BaseModel):
     workflows: list[dict[str, Any]] = Field(
         default_factory=list, description="WorkflowTemplate IR."
     )
+    launch_plans: list[dict[str, Any]] = Field(
+        default_factory=list, description="LaunchPlanTemplate IR."
+    )
 
 
 @router.head("/bundles/{digest}")

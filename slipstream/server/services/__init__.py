@@ -13,6 +13,7 @@ from slipstream.engine.engine import Engine
 from slipstream.server.services.catalog import CatalogService
 from slipstream.server.services.executions import ExecutionService
 from slipstream.server.services.runtime import Runtime
+from slipstream.server.services.schedules import ScheduleService
 from slipstream.storage.blobs import BlobStore
 from slipstream.storage.metadata import MetadataStore
 from slipstream.storage.metadata.server_store import ServerStore
@@ -25,13 +26,19 @@ class Services:
     store: ServerStore
     catalog: CatalogService
     executions: ExecutionService
+    schedules: ScheduleService
 
-    def start(self) -> int:
-        """Resume the executions a previous server left running; return how many."""
-        return self.runtime.resume_unfinished(self.store.unfinished_executions())
+    def start(self, schedules: bool = True) -> int:
+        """Resume the executions a previous server left running (return how many) and start
+        firing schedules."""
+        resumed = self.runtime.resume_unfinished(self.store.unfinished_executions())
+        if schedules:
+            self.schedules.start()
+        return resumed
 
     def stop(self) -> int:
         """Stop taking work; return how many executions are left running (resumable)."""
+        self.schedules.stop()
         return self.runtime.stop()
 
     def close(self) -> None:
@@ -45,10 +52,12 @@ def open_services(settings: Settings) -> Services:
     runtime = Runtime(Engine(settings, metadata, blobs))
     store = ServerStore(settings.resolved_database_url)
     catalog = CatalogService(store, blobs, settings.home_path / "server" / "bundles")
+    executions = ExecutionService(runtime, store, catalog)
     return Services(
         settings=settings,
         runtime=runtime,
         store=store,
         catalog=catalog,
-        executions=ExecutionService(runtime, store, catalog),
+        executions=executions,
+        schedules=ScheduleService(store, catalog, executions),
     )

@@ -19,12 +19,26 @@ from slipstream.compiler.dag import check_workflow, dependencies
 from slipstream.compiler.types.schema import json_schema
 from slipstream.compiler.values import literal_to_display
 from slipstream.errors import CompileError
-from slipstream.ir import TaskTemplate, TypedInterface, WorkflowTemplate, decode, dumps
+from slipstream.ir import (
+    LaunchPlanTemplate,
+    TaskTemplate,
+    TypedInterface,
+    WorkflowTemplate,
+    decode,
+    dumps,
+)
 from slipstream.runners.bundle import MAX_BUNDLE_BYTES, unpack_bundle
+from slipstream.server.services.plans import (
+    PlanError,
+    check_plan,
+    decode_plan,
+    plan_document,
+    plan_interface,
+)
 from slipstream.storage.metadata.server_records import CatalogEntry
 from slipstream.storage.metadata.server_store import ServerStore
 
-KINDS = ("task", "workflow")
+KINDS = ("task", "workflow", "launch_plan")
 DEFAULT_PROJECT = "default"
 DEFAULT_DOMAIN = "development"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -96,6 +110,7 @@ class Registration:
     bundle: str = ""  # sha256 of the code bundle, uploaded first
     tasks: list[dict[str, Any]] = field(default_factory=list)  # TaskTemplate IR objects
     workflows: list[dict[str, Any]] = field(default_factory=list)  # WorkflowTemplate IR objects
+    launch_plans: list[dict[str, Any]] = field(default_factory=list)  # LaunchPlanTemplate IR
 
 
 class CatalogService:
@@ -171,6 +186,22 @@ class CatalogService:
                 raise RegistrationError(str(exc)) from None
             workflows[workflow.name] = workflow
             add("workflow", workflow.name, dumps(workflow))
+        for raw in request.launch_plans:
+            plan = decode_plan(raw)
+            workflow = workflows.get(plan.workflow)
+            if workflow is None:
+                known = self.store.get_entry(project, domain, "workflow", plan.workflow, version)
+                if known is None:
+                    raise RegistrationError(
+                        f"launch plan {plan.name!r}: its workflow {plan.workflow!r} is neither in "
+                        f"this registration nor registered at version {version!r}"
+                    )
+                workflow = decode(known.template, WorkflowTemplate)
+            try:
+                check_plan(plan, workflow)
+            except PlanError as exc:
+                raise RegistrationError(str(exc)) from None
+            add("launch_plan", plan.name, dumps(plan))
         created = self.store.register(entries)
         return {
             "project": project,
@@ -194,10 +225,20 @@ class CatalogService:
         return entry
 
     def workflow_of(self, entry: CatalogEntry) -> WorkflowTemplate | TaskTemplate:
-        """The template a task or workflow entry runs."""
+        """The template a task or workflow entry runs (a plan's: its workflow's)."""
         if entry.kind == "task":
             return decode(entry.template, TaskTemplate)
+        if entry.kind == "launch_plan":
+            return self.plan_of(entry)[1]
         return decode(entry.template, WorkflowTemplate)
+
+    def plan_of(self, entry: CatalogEntry) -> tuple[LaunchPlanTemplate, WorkflowTemplate]:
+        """A launch plan entry's plan and its workflow (registered at the same version)."""
+        plan = decode(entry.template, LaunchPlanTemplate)
+        workflow = self.get_entry(
+            entry.project, entry.domain, "workflow", plan.workflow, entry.version
+        )
+        return plan, decode(workflow.template, WorkflowTemplate)
 
     def document(self, entry: CatalogEntry, *, full: bool = True) -> dict[str, Any]:
         """One version of an entity: its interface (a JSON Schema per input) and graph."""
@@ -210,6 +251,14 @@ class CatalogService:
             "registered_at": entry.created_at,
         }
         if not full:
+            return doc
+        if entry.kind == "launch_plan":
+            plan, workflow = self.plan_of(entry)
+            doc.update(plan_document(plan))
+            doc["interface"] = interface_document(plan_interface(plan, workflow))
+            doc["graph"] = graph_document(workflow)
+            state = self.store.get_schedule(entry.project, entry.domain, entry.name)
+            doc["active"] = bool(state and state.active and state.version == entry.version)
             return doc
         template = self.workflow_of(entry)
         doc["interface"] = interface_document(template.interface)

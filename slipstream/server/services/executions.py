@@ -33,8 +33,13 @@ from slipstream.server.services.documents import (
     node_document,
     summary_document,
 )
+from slipstream.server.services.plans import plan_inputs
 from slipstream.server.services.runtime import Runtime
-from slipstream.storage.metadata.server_records import ExecutionFilter, ExecutionInfo
+from slipstream.storage.metadata.server_records import (
+    CatalogEntry,
+    ExecutionFilter,
+    ExecutionInfo,
+)
 from slipstream.storage.metadata.server_store import ServerStore
 from slipstream.storage.records import AttemptRecord, ExecutionRecord, NodeRecord
 from slipstream.types import AttemptPhase, ExecutionPhase, NodePhase
@@ -119,21 +124,47 @@ class ExecutionService:
             raise InputError("", "name exactly one of workflow, task or launch_plan")
         kind, name = chosen[0]
         entry = self.catalog.get_entry(request.project, request.domain, kind, name, request.version)
-        labels = check_labels(request.labels)
-        template = self.catalog.workflow_of(entry)
-        inputs = encode_inputs(template.interface, request.inputs)
+        return self.launch_entry(entry, request.inputs, request.labels, launched_by)
+
+    def launch_entry(
+        self,
+        entry: CatalogEntry,
+        inputs: dict[str, Any],
+        labels: dict[str, str],
+        launched_by: str,
+        *,
+        relation: str = "",
+        execution_id: str | None = None,
+    ) -> str:
+        """Launch a registered task, workflow or launch plan with JSON inputs; the new id."""
+        labels = check_labels(labels)
         info = ExecutionInfo(
-            execution_id=new_execution_id(),
+            execution_id=execution_id or new_execution_id(),
             project=entry.project,
             domain=entry.domain,
             entity_kind=entry.kind,
             entity_name=entry.name,
             version=entry.version,
             launched_by=launched_by,
+            relation=relation,
             labels=labels,
             created_at=time.time(),
         )
-        return self._start(info, template, inputs, entry.bundle_uri)
+        template: Any
+        if entry.kind == "launch_plan":
+            plan, template = self.catalog.plan_of(entry)
+            literals = plan_inputs(plan, template, inputs)
+            info = msgspec.structs.replace(
+                info,
+                entity_kind="workflow",
+                entity_name=plan.workflow,
+                launch_plan=plan.name,
+                labels={**plan.labels, **labels},
+            )
+        else:
+            template = self.catalog.workflow_of(entry)
+            literals = encode_inputs(template.interface, inputs)
+        return self._start(info, template, literals, entry.bundle_uri)
 
     def _start(self, info: ExecutionInfo, template: Any, inputs: Any, bundle_uri: str) -> str:
         self.store.add_execution(info)

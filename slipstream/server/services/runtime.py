@@ -40,6 +40,16 @@ def _modules(template: WorkflowTemplate | TaskTemplate) -> set[str]:
     return found
 
 
+def _forget_plans(modules: set[str]) -> None:
+    """Launch plans are kept by name per process: those of dropped modules go with them, so
+    the new version's plans can be created again."""
+    from slipstream.sdk.launch_plan import LaunchPlan
+
+    for name, plan in list(LaunchPlan.CACHE.items()):
+        if getattr(plan.workflow.function, "__module__", "") in modules:
+            del LaunchPlan.CACHE[name]
+
+
 def import_from(source_root: str, template: WorkflowTemplate | TaskTemplate) -> None:
     """Make the template's modules import from source_root (this version's bundle).
 
@@ -60,8 +70,10 @@ def import_from(source_root: str, template: WorkflowTemplate | TaskTemplate) -> 
         path = os.path.realpath(getattr(module, "__file__", None) or "")
         if module is None or path.startswith(root + os.sep):
             continue
-        for loaded in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+        purged = [m for m in sys.modules if m == top or m.startswith(top + ".")]
+        for loaded in purged:
             del sys.modules[loaded]
+        _forget_plans(set(purged))
 
 
 class Runtime:
