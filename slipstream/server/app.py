@@ -65,6 +65,23 @@ def _install_errors(app: FastAPI) -> None:
         return _error(409, str(exc))
 
 
+class RejectNul:
+    """400 for a NUL character in the path or query: no store can keep one (PostgreSQL
+    refuses them), and no name has one."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+            if b"\x00" in raw or b"%00" in raw.lower() or "\x00" in scope.get("path", ""):
+                response = _error(400, "a NUL character is not allowed in the address")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _ui_router(services: Services) -> Any:
     try:
         ui = importlib.import_module("slipstream.server.ui")
@@ -123,4 +140,5 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
             return RedirectResponse(f"{API}/docs")
 
     app.add_middleware(AuthMiddleware, config=auth or AuthConfig())
+    app.add_middleware(RejectNul)
     return app

@@ -31,6 +31,7 @@ def boom(x: int) -> int:
 
 @task
 def nap(seconds: float) -> float:
+    print(f"napping {seconds:g}", flush=True)
     time.sleep(seconds)
     return seconds
 

@@ -42,7 +42,11 @@ def test_other_content_under_a_taken_version_is_a_conflict(
     path.write_text(path.read_text().replace("return a + b", "return a + b + 0"))
     import sys
 
-    del sys.modules[module]
+    from slipstream import LaunchPlan
+
+    del sys.modules[module]  # imported afresh below, with its launch plans
+    for name in [n for n in LaunchPlan.CACHE if n.startswith(module + ".")]:
+        del LaunchPlan.CACHE[name]
     from slipstream.cli.remote import ServerError
 
     try:

@@ -71,7 +71,7 @@ def check_labels(labels: Any) -> dict[str, str]:
         raise InputError("labels", "labels must be an object of strings")
     for key, value in labels.items():
         check_name(key, "label key")
-        if not isinstance(value, str) or len(value) > 200:
+        if not isinstance(value, str) or len(value) > 200 or "\x00" in value:
             raise InputError("labels", f"label {key!r} must be a string of at most 200 characters")
     return dict(labels)
 
