@@ -29,7 +29,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 class LiveServer:
     """`slipstream serve`'s app on a loopback port, in a thread of the test process."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, token: str | None = None) -> None:
         import uvicorn
 
         from slipstream.config import load_settings
@@ -39,9 +39,10 @@ class LiveServer:
         environ = {"SLIPSTREAM_HOME": str(home), "SLIPSTREAM_RUNNER": "process"}
         settings = load_settings(cwd=str(home), environ=environ)
         self.services = open_services(settings)
-        config = uvicorn.Config(
-            create_app(self.services), host="127.0.0.1", port=0, log_level="warning"
-        )
+        from slipstream.server.auth import AuthConfig
+
+        app = create_app(self.services, AuthConfig(token=token))
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -52,13 +53,14 @@ class LiveServer:
             time.sleep(0.02)
         port = self.server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
+        self.token = token
 
     def register(self, source: Path) -> dict[str, Any]:
         from slipstream.cli.register import collect, register_entities
         from slipstream.cli.remote import RemoteClient
 
         root, entities = collect([str(source)])
-        with RemoteClient(self.url) as client:
+        with RemoteClient(self.url, token=self.token) as client:
             return register_entities(client, root, entities, "default", "development", None)
 
     def wait_phase(self, execution_id: str, phases: set[str], timeout: float = 30) -> str:

@@ -109,6 +109,9 @@ def test_abort_a_running_execution(page: Any, ui_server: Any) -> None:
     page.get_by_role("button", name="Launch").click()
     page.wait_for_url(re.compile(r"/executions/[^/]+$"))
     page.wait_for_selector('#graph g.node.phase-RUNNING[data-node="nap"]')
+    # its log, followed live in the node's panel
+    page.locator('#graph g.node[data-node="nap"]').click()
+    page.locator("#panel #node-log").get_by_text("napping for 60.0 s").wait_for()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="■ Abort").click()
     page.wait_for_selector("h1 .execution-phase.phase-ABORTED")
@@ -152,3 +155,22 @@ def test_phone_width_and_escaped_values(browser: Any, ui_server: Any) -> None:
         assert overflow <= 1, f"the page is {overflow}px wider than a phone"
     finally:
         context.close()
+
+
+def test_executions_list_filters_and_counts(page: Any, ui_server: Any) -> None:
+    page.goto(f"{ui_server.url}/workflows/ui_flows.failing/launch")
+    page.get_by_role("button", name="Launch").click()
+    page.wait_for_url(re.compile(r"/executions/[^/]+$"))
+    failed = execution_id(page)
+    ui_server.wait_phase(failed, {"FAILED"})
+    page.get_by_role("link", name="Executions", exact=True).click()
+    counts = page.locator('.counts[aria-label="executions per phase"]')
+    assert "failed" in counts.inner_text()
+    page.locator('select[name="phase"]').select_option("FAILED")
+    page.locator('input[name="name"]').fill("ui_flows.failing")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#executions-live tbody tr")
+    rows.first.wait_for()
+    texts = rows.all_inner_texts()
+    assert any(failed in t for t in texts)
+    assert all("failed" in t and "ui_flows.failing" in t for t in texts)

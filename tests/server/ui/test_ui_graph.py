@@ -68,3 +68,32 @@ def test_a_dataframe_output_shows_schema_first_rows_and_a_download(
     with page.expect_download() as download:
         link.click()
     assert download.value.suggested_filename.endswith(".parquet")
+
+
+def test_a_dynamic_body_appears_as_a_group(page: Any, ui_server: Any) -> None:
+    launch_defaults(page, ui_server.url, "ui_flows.climbing")
+    page.wait_for_selector('#graph g.node.phase-SUCCEEDED[data-node="ladder"]')
+    # its three run-time nodes are drawn inside it, with the edges between them
+    page.wait_for_function(
+        "document.querySelectorAll('#graph g.node[data-node^=\"ladder/\"]').length === 3"
+    )
+    assert page.locator("#graph rect.cluster").count() == 1
+    toggle = page.locator('#graph g.node[data-node="ladder"] g.toggle')
+    toggle.click()
+    page.wait_for_function("document.querySelectorAll('#graph g.node').length === 1")
+
+
+def test_the_timeline_marks_retries_and_cache_hits(page: Any, ui_server: Any) -> None:
+    for _ in range(2):  # the second run hits the cache of `remembered`
+        launch_defaults(page, ui_server.url, "ui_flows.retried")
+        page.wait_for_selector('#graph g.node.phase-SUCCEEDED[data-node="flaky"]')
+    timeline = page.locator("#timeline svg")
+    page.wait_for_selector('#timeline g.row[data-node="flaky"] text.retry-mark')
+    assert timeline.locator('g.row[data-node="flaky"] text.retry-mark').text_content() == "↻ 2"
+    assert timeline.locator('g.row[data-node="remembered"] path.cache-hit').count() == 1
+    status = page.locator('#graph g.node[data-node="remembered"] text.status').text_content()
+    assert status is not None and "cached" in status
+    page.locator('#graph g.node[data-node="flaky"]').click()
+    attempts = page.locator("#panel table.attempts")
+    attempts.wait_for()
+    assert "user error: RuntimeError" in attempts.inner_text()

@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 
-from slipstream import map_task, task, workflow
+from slipstream import Cache, current_context, dynamic, map_task, task, workflow
 from slipstream.dask import Dask, WorkerGroup
 
 
@@ -55,6 +55,7 @@ def failing(n: int = 7) -> int:
 
 @task
 def nap(seconds: float) -> float:
+    print(f"napping for {seconds} s", flush=True)
     time.sleep(seconds)
     return seconds
 
@@ -119,3 +120,35 @@ def dask_sum(n: int) -> int:
 @workflow
 def dasky(n: int = 20) -> int:
     return dask_sum(n=n)
+
+
+@task(retries=1)
+def flaky(x: int) -> int:
+    if current_context().attempt == 1:
+        raise RuntimeError("the first attempt always fails")
+    return x
+
+
+@task(cache=Cache(version="1"))
+def remembered(x: int) -> int:
+    return x * 10
+
+
+@workflow
+def retried(x: int = 4) -> int:
+    """A retry and (from the second run on) a cache hit, for the timeline."""
+    return flaky(x=remembered(x=x))
+
+
+@dynamic
+def ladder(n: int) -> int:
+    value = 0
+    for _ in range(n):
+        value = inc(x=value)
+    return value
+
+
+@workflow
+def climbing(n: int = 3) -> int:
+    """A dynamic node: its body appears in the graph as a group once it runs."""
+    return ladder(n=n)

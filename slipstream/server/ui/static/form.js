@@ -288,7 +288,7 @@
     const label = el("label", { for: id }, [el("span", { class: "name", text: name }), " ", el("span", { class: "type", text: expected })]);
     const row = el("div", { class: "field", "data-input": name }, [el("div", { class: "field-head" }, [label, rawSwitch]), holder, error]);
     let usingRaw = false;
-    let touched = !isOptional || !hasDefault;
+    let touched = !isOptional; // an optional field nobody touched is left out
     row.addEventListener("input", () => { touched = true; });
     row.addEventListener("change", () => { touched = true; });
     rawSwitch.addEventListener("click", () => {
@@ -332,7 +332,7 @@
         }
       },
       // undefined = leave it out (an optional field with a default nobody changed)
-      readOptional: () => (touched || !hasDefault ? api.read() : undefined),
+      readOptional: () => (touched ? api.read() : undefined),
       showError(message) {
         error.textContent = message;
         row.classList.add("invalid");
