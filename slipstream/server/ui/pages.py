@@ -105,6 +105,13 @@ def add_page_routes(router: APIRouter, services: Any, pages: Pages) -> None:
     def plan_inputs(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         return dict(doc.get("default_inputs") or {}), dict(doc.get("fixed_inputs") or {})
 
+    def form_interface(request: Request, doc: dict[str, Any]) -> dict[str, Any]:
+        """The inputs the form shows: a launch plan's are its workflow's, fixed ones included."""
+        if doc["kind"] != "launch_plan" or not doc.get("workflow"):
+            return dict(doc.get("interface", {}))
+        workflow = entity_or_404(request, "workflow", str(doc["workflow"]), doc["version"])
+        return dict(workflow.get("interface", {}))
+
     def graph_of(doc: dict[str, Any], project: str, domain: str) -> dict[str, Any] | None:
         kind = doc["kind"]
         name, version = doc["name"], doc["version"]
@@ -127,8 +134,9 @@ def add_page_routes(router: APIRouter, services: Any, pages: Pages) -> None:
         project, domain = pages.scope(request)
         doc = entity_or_404(request, kind, name, version)
         defaults, fixed = plan_inputs(doc)
-        spec = form_spec(doc.get("interface", {}), defaults, fixed)
-        rows = interface_rows(spec, doc.get("interface", {}))
+        interface = form_interface(request, doc)
+        spec = form_spec(interface, defaults, fixed)
+        rows = interface_rows(spec, interface)
         return pages.render(
             request,
             "entity.html",
@@ -161,7 +169,7 @@ def add_page_routes(router: APIRouter, services: Any, pages: Pages) -> None:
                 prefill = dict(executions.get(relaunch).get("inputs") or {})
             except LookupError as exc:
                 raise HTTPException(404, str(exc)) from None
-        spec = form_spec(doc.get("interface", {}), defaults, fixed, prefill)
+        spec = form_spec(form_interface(request, doc), defaults, fixed, prefill)
         target: dict[str, Any] = {"project": project, "domain": domain, "version": doc["version"]}
         target[kind] = name
         if relaunch:

@@ -174,3 +174,23 @@ def test_executions_list_filters_and_counts(page: Any, ui_server: Any) -> None:
     texts = rows.all_inner_texts()
     assert any(failed in t for t in texts)
     assert all("failed" in t and "ui_flows.failing" in t for t in texts)
+
+
+def test_a_launch_plan_shows_its_defaults_and_fixes_its_fixed_inputs(
+    page: Any, ui_server: Any
+) -> None:
+    page.goto(f"{ui_server.url}/workflows")
+    page.get_by_role("link", name="blue_plan").click()
+    page.wait_for_selector('#graph g.node[data-node="shout"]')  # its workflow's graph
+    assert "fixed" in page.locator("table").first.inner_text()
+    page.get_by_role("link", name="Launch…").click()
+    color = page.locator('.field[data-input="color"]')
+    assert color.locator("select").is_disabled()
+    assert "fixed by the launch plan" in color.inner_text()
+    rows = page.locator('.field[data-input="xs"] ol.rows > li input')
+    assert [rows.nth(i).input_value() for i in range(rows.count())] == ["2", "3"]
+    page.locator('.field[data-input="scaling"] .field[data-input="factor"] input').fill("1")
+    page.get_by_role("button", name="Launch").click()
+    page.wait_for_url(re.compile(r"/executions/[^/]+$"))
+    page.locator("pre.outputs").wait_for()
+    assert "TOTAL=5 IN BLUE" in page.locator("pre.outputs").inner_text()

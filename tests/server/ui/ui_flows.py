@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 
-from slipstream import Cache, current_context, dynamic, map_task, task, workflow
+from slipstream import Cache, LaunchPlan, current_context, dynamic, map_task, task, workflow
 from slipstream.dask import Dask, WorkerGroup
 
 
@@ -37,6 +37,11 @@ def shout(text: str) -> str:
 def typed(xs: list[int], scaling: Scaling, color: Color = Color.RED) -> str:
     """A list, a dataclass and an Enum in; one string out."""
     return shout(text=total(xs=xs, scaling=scaling, color=color))
+
+
+blue_plan = LaunchPlan.get_or_create(
+    typed, name="blue_plan", default_inputs={"xs": [2, 3]}, fixed_inputs={"color": Color.BLUE}
+)
 
 
 def _explode(n: int) -> int:
