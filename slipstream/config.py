@@ -37,6 +37,10 @@ class Settings:
     service_account: str = "slipstream"
     blob_secret: str = ""  # a Secret whose keys become the runner's environment
     kubeconfig: str = ""  # "" = $KUBECONFIG / ~/.kube/config, "in-cluster" inside a Pod
+    # Seconds an attempt may wait on what may clear (unschedulable, a full quota, an image
+    # pull back-off, a crash loop, an operator error) before it is a system failure.
+    pending_timeout: float = 600.0
+    delete_timeout: float = 30.0  # seconds to wait for an ended attempt's Pods to go
     spot_node_selector: dict[str, str] = field(
         default_factory=lambda: {"node.kubernetes.io/lifecycle": "spot"}
     )

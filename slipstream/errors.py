@@ -96,6 +96,16 @@ class KubernetesConfigError(SystemFailure):
     """The objects of an attempt could not be built (no image, a broken plugin)."""
 
 
+class PendingTooLong(SystemFailure):
+    """An attempt waited longer than pending_timeout on something that may clear
+    (unschedulable, a full quota, an image pull back-off, a crash loop, an operator error)."""
+
+
+class AdmissionRefused(SystemFailure):
+    """The cluster refused the Pods or objects of an attempt as specified (Pod Security, a
+    webhook, an operator that cannot create them)."""
+
+
 class KubernetesApiError(SystemFailure):
     """The Kubernetes API server refused to create an attempt's objects."""
 

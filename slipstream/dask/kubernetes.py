@@ -19,6 +19,7 @@ from slipstream.errors import ConfigError
 from slipstream.ir import ResourceSpec, TaskTemplate
 from slipstream.runners.contract import execute_command, execute_environment
 from slipstream.runners.kubernetes.names import attempt_labels, attempt_name
+from slipstream.runners.kubernetes.pods import NO_SIDECAR
 from slipstream.sdk.plugins import PluginAttempt
 from slipstream.sdk.resources import Resources
 
@@ -219,7 +220,7 @@ def build_daskjob(
         return {"name": object_name, "namespace": namespace, "labels": dict(labels)}
 
     def pod_metadata() -> dict[str, Any]:
-        return {"labels": dict(labels)}
+        return {"labels": {**labels, **NO_SIDECAR}, "annotations": dict(NO_SIDECAR)}
 
     runner = _container(
         "job",

@@ -17,6 +17,7 @@ from slipstream.errors import ConfigError
 from slipstream.ir import ErrorDocument, Literal, ResourceSpec
 from slipstream.runners.base import AttemptResult, AttemptSpec
 from slipstream.runners.contract import execute_command
+from slipstream.runners.kubernetes.conditions import event_waiting, involves, refusal
 from slipstream.runners.kubernetes.manifests import build_cluster_manifests
 from slipstream.runners.kubernetes.names import is_dns_label, pod_name
 from slipstream.runners.kubernetes.pods import (
@@ -34,6 +35,7 @@ from slipstream.runners.kubernetes.status import (
     Observation,
     daskjob_observation,
     pod_observation,
+    waiting_reason,
 )
 from slipstream.sdk.plugins import default_plugins
 from slipstream.types import AttemptPhase
@@ -236,8 +238,8 @@ def pod(
     }
 
 
-def waiting(reason: str) -> dict[str, Any]:
-    return {"state": {"waiting": {"reason": reason, "message": "nope"}}}
+def waiting(reason: str, message: str = "nope") -> dict[str, Any]:
+    return {"state": {"waiting": {"reason": reason, "message": message}}}
 
 
 def terminated(code: int, reason: str) -> dict[str, Any]:
@@ -256,8 +258,31 @@ def terminated(code: int, reason: str) -> dict[str, Any]:
         (pod("Failed", reason="Evicted", message="low on memory"), FAILED, "Evicted", True),
         (pod("Failed", reason="Preempted"), FAILED, "Preempted", True),
         (pod("Failed", reason="DeadlineExceeded"), FAILED, "DeadlineExceeded", True),
-        (pod("Pending", container=waiting("ErrImagePull")), FAILED, "ErrImagePull", False),
-        (pod("Pending", container=waiting("ImagePullBackOff")), FAILED, "ImagePullBackOff", False),
+        (
+            pod("Pending", container=waiting("ErrImagePull", "repo/app:v2: not found")),
+            FAILED,
+            "ErrImagePull",
+            False,
+        ),
+        (
+            pod("Pending", container=waiting("ImagePullBackOff", "manifest unknown")),
+            FAILED,
+            "ImagePullBackOff",
+            False,
+        ),
+        # The kubelet retries pulls that fail for other reasons (a registry's 429): waiting.
+        (
+            pod("Pending", container=waiting("ErrImagePull", "429 Too Many Requests")),
+            PENDING,
+            "",
+            True,
+        ),
+        (
+            pod("Pending", container=waiting("ImagePullBackOff", "Back-off pulling")),
+            PENDING,
+            "",
+            True,
+        ),
         (pod("Pending", container=waiting("InvalidImageName")), FAILED, "InvalidImageName", False),
         (
             pod("Pending", container=waiting("CreateContainerConfigError")),
@@ -359,3 +384,90 @@ def test_cluster_manifests_give_the_runner_what_it_uses() -> None:
     ]
     with pytest.raises(ConfigError, match="namespace 'Team_A'"):
         build_cluster_manifests(Settings(namespace="Team_A"))
+
+
+def test_what_a_waiting_pod_waits_for() -> None:
+    unscheduled = pod("Pending")
+    unscheduled["status"]["conditions"] = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+        }
+    ]
+    found = waiting_reason(unscheduled)
+    assert found is not None and found.reason == "Unschedulable" and not found.permanent
+    assert "Insufficient nvidia.com/gpu" in found.message
+    crashing = pod("Running", container=waiting("CrashLoopBackOff"))
+    crashing["status"]["containerStatuses"][0]["restartCount"] = 4
+    found = waiting_reason(crashing)
+    assert found is not None and found.reason == "CrashLoopBackOff"
+    assert "4 restarts" in found.message
+    pulling = pod("Pending", container=waiting("ImagePullBackOff", "Back-off pulling"))
+    found = waiting_reason(pulling)
+    assert found is not None and found.reason == "ImagePullBackOff"
+    assert "'repo/app:v2'" in found.message
+    assert waiting_reason(pod("Running")) is None
+    assert waiting_reason(pod("Pending", container=waiting("ContainerCreating"))) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "reason", "permanent"),
+    [
+        (403, 'pods "p" is forbidden: exceeded quota: compute', "ResourceQuota", False),
+        (403, 'pods is forbidden: User "x" cannot create resource "pods"', "ApiRefused", True),
+        (429, "Too Many Requests", "Throttled", False),
+        (503, "etcdserver: leader changed", "ApiUnavailable", False),
+        (422, 'Pod "p" is invalid: spec.containers[0].image: Required value', "ApiRefused", True),
+    ],
+)
+def test_api_refusals_are_transient_or_permanent(
+    status: int, message: str, reason: str, permanent: bool
+) -> None:
+    found = refusal(status, message, "Pod p in namespace ns")
+    assert (found.reason, found.permanent) == (reason, permanent)
+    assert message in found.message and "Pod p in namespace ns" in found.message
+
+
+def _event(kind: str, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "reason": reason,
+        "message": message,
+        "involvedObject": {"kind": "ReplicaSet", "name": "job-scheduler-5d8f"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "reason", "permanent"),
+    [
+        (
+            _event(
+                "Warning", "FailedCreate", 'Error creating: pods "x" is forbidden: exceeded quota'
+            ),
+            "ResourceQuota",
+            False,
+        ),
+        (
+            _event("Warning", "FailedCreate", 'pods "x" is forbidden: violates PodSecurity'),
+            "AdmissionRefused",
+            True,
+        ),
+        (
+            _event("Error", "Logging", "Handler 'daskworkergroup_create' failed temporarily"),
+            "OperatorError",
+            False,
+        ),
+        (_event("Normal", "Scheduled", "assigned"), None, False),
+        (_event("Warning", "BackOff", "Back-off restarting failed container"), None, False),
+    ],
+)
+def test_events_that_hold_an_attempt(event: dict, reason: str | None, permanent: bool) -> None:
+    found = event_waiting(event)
+    if reason is None:
+        assert found is None
+        return
+    assert found is not None and (found.reason, found.permanent) == (reason, permanent)
+    assert "ReplicaSet job-scheduler-5d8f" in found.message
+    assert involves(event, "job") and not involves(event, "jo")

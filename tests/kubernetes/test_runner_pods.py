@@ -26,6 +26,7 @@ from runner_support import (
 
 from slipstream.cli.main import cli
 from slipstream.runners.kubernetes.follower import Follower
+from slipstream.runners.kubernetes.watches import Watches
 from slipstream.types import ExecutionPhase
 
 
@@ -61,6 +62,7 @@ def test_a_plain_task_runs_as_a_pod_which_is_deleted_after(k8s: KubeHarness) -> 
         "slipstream.io/execution": outcome.execution_id,
         "slipstream.io/node": "add",
         "slipstream.io/attempt": "1",
+        "sidecar.istio.io/inject": "false",
     }
     assert meta["name"].startswith(f"ss-{outcome.execution_id}-add-1-")
     assert spec["restartPolicy"] == "Never" and spec["serviceAccountName"] == "default"
@@ -229,7 +231,7 @@ def test_a_watch_the_server_ends_is_resumed(
     k8s: KubeHarness, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
 ) -> None:
     # Watches end every second and no resync happens: only resumed watches see the end.
-    monkeypatch.setattr(Follower, "watch_timeout_seconds", 1.0)
+    monkeypatch.setattr(Watches, "timeout_seconds", 1.0)
     monkeypatch.setattr(Follower, "resync_seconds", 3600.0)
     eng = engine()
     flag = tmp_path / "go"

@@ -26,6 +26,7 @@ RESOURCES = {
     "DaskCluster": "daskclusters.kubernetes.dask.org",
     "DaskWorkerGroup": "daskworkergroups.kubernetes.dask.org",
     "DaskAutoscaler": "daskautoscalers.kubernetes.dask.org",
+    "Event": "events",
 }
 
 
@@ -125,15 +126,21 @@ class KubeClient:
             raise ApiError(_status(exc), str(exc)) from exc
         return True
 
-    async def logs(self, pod: str, namespace: str, limit_bytes: int) -> str | None:
-        """The Pod's log (its last `limit_bytes`), or None if the Pod is gone."""
+    async def logs(
+        self, pod: str, namespace: str, limit_bytes: int, container: str = ""
+    ) -> str | None:
+        """The log (its last `limit_bytes`) of one container of the Pod, or None if the Pod
+        is gone. Name the container: a Pod with an injected sidecar answers 400 without."""
+        params = {"limitBytes": str(limit_bytes)}
+        if container:
+            params["container"] = container
         try:
             async with self.api.call_api(
                 "GET",
                 version="v1",
                 namespace=namespace,
                 url=f"pods/{pod}/log",
-                params={"limitBytes": str(limit_bytes)},
+                params=params,
             ) as response:
                 return str(response.text)
         except kr8s.ServerError as exc:
@@ -145,11 +152,18 @@ class KubeClient:
         self,
         kind: str,
         namespace: str,
-        label_selector: str,
+        label_selector: str | None,
         since: str | None,
         timeout_seconds: float,
+        *,
+        read_timeout: float,
+        field_selector: str | None = None,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(type, object) events; ends when the server closes the watch (its timeout)."""
+        """(type, object) events; ends when the server closes the watch (its timeout).
+
+        Raises TimeoutError when nothing arrives for `read_timeout` seconds: a connection
+        that a NAT or load balancer dropped without closing it looks exactly like that.
+        """
         params = {
             "timeoutSeconds": str(max(1, int(timeout_seconds))),
             "allowWatchBookmarks": "true",
@@ -161,11 +175,18 @@ class KubeClient:
                 RESOURCES[kind],
                 namespace=namespace,
                 label_selector=label_selector,
+                field_selector=field_selector,
                 params=params,
                 watch=True,
                 timeout=None,
             ) as (_, response):
-                async for line in response.aiter_lines():
+                lines = response.aiter_lines().__aiter__()
+                while True:
+                    try:
+                        async with asyncio.timeout(read_timeout):
+                            line = await anext(lines)
+                    except StopAsyncIteration:
+                        return
                     if line.strip():
                         event = json.loads(line)
                         yield str(event.get("type", "")), dict(event.get("object") or {})

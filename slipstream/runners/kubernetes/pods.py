@@ -19,6 +19,10 @@ from slipstream.runners.kubernetes.names import (
 from slipstream.runners.kubernetes.secrets import add_task_secrets
 
 CONTAINER = "attempt"
+# Istio injects a sidecar unless told not to; with one, a `restartPolicy: Never` Pod never
+# reaches Succeeded (the proxy keeps running). Newer Istio reads the label, older the
+# annotation; the dask-kubernetes operator sets the annotation on its own Pods.
+NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
 WATCHED_KINDS = ("Pod", "DaskJob")  # what the runner can follow to an outcome
 _RESOURCE_NAMES = (
     ("cpu", "cpu"),
@@ -133,10 +137,9 @@ def build_pod(
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": settings.namespace,
-        "labels": dict(labels),
+        "labels": {**labels, **NO_SIDECAR},
+        "annotations": {**(annotations or {}), **NO_SIDECAR},
     }
-    if annotations:
-        metadata["annotations"] = dict(annotations)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
@@ -151,6 +154,12 @@ def _runner_containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
         return list(obj["spec"]["containers"])
     job = obj.get("spec", {}).get("job", {}).get("spec", {})  # a DaskJob's job runner
     return list(job.get("containers") or [])
+
+
+def log_container(obj: dict[str, Any]) -> str:
+    """The container whose log is the attempt's log: the first that runs slipstream.execute."""
+    containers = _runner_containers(obj)
+    return str(containers[0].get("name", "")) if containers else ""
 
 
 def attempt_objects(

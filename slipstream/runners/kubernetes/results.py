@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from slipstream.errors import (
+    AdmissionRefused,
     AttemptDied,
     Disrupted,
     Evicted,
     ImagePullError,
+    KubernetesApiError,
     OOMKilled,
+    PendingTooLong,
     PodConfigError,
     Preempted,
     SystemFailure,
 )
 from slipstream.ir import failures
 from slipstream.runners.base import AttemptResult
+from slipstream.runners.kubernetes.conditions import WAIT_REASONS, Waiting
 from slipstream.runners.kubernetes.status import IMAGE_PULL_REASONS, Observation, reason_of
 from slipstream.types import AttemptPhase
 
@@ -32,6 +36,14 @@ def system_failure(
     )
 
 
+def waiting_failure(waiting: Waiting) -> AttemptResult:
+    """An attempt that waited too long (recoverable) or was refused for good (not)."""
+    if not waiting.permanent:
+        return system_failure(PendingTooLong, f"{waiting.reason}: {waiting.message}")
+    cls = KubernetesApiError if waiting.reason == "ApiRefused" else AdmissionRefused
+    return system_failure(cls, waiting.message, recoverable=False)
+
+
 def final_result(
     found: AttemptResult | None,
     failure: Observation | None,
@@ -45,6 +57,10 @@ def final_result(
     """
     if found is not None and found.phase == AttemptPhase.SUCCEEDED:
         return found
+    if failure is not None and failure.reason in WAIT_REASONS:
+        return waiting_failure(
+            Waiting(failure.reason, failure.message, permanent=not failure.recoverable)
+        )
     if failure is not None and not failure.recoverable:
         kind = ImagePullError if failure.reason in IMAGE_PULL_REASONS else PodConfigError
         return system_failure(kind, failure.message, recoverable=False)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from slipstream.config import Settings
-from slipstream.errors import KubernetesApiError, KubernetesConfigError, SlipstreamError
+from slipstream.errors import KubernetesConfigError, SlipstreamError
 from slipstream.runners.base import (
     AttemptHandle,
     AttemptResult,
@@ -25,16 +25,17 @@ from slipstream.runners.base import (
 )
 from slipstream.runners.contract import read_result, write_inputs
 from slipstream.runners.kubernetes.client import ApiError, KubeClient
-from slipstream.runners.kubernetes.follower import (
+from slipstream.runners.kubernetes.ending import (
     CLUSTER_LABEL,
     COMPONENT_LABEL,
     LOG_LIMIT_BYTES,
-    Follower,
-    Tracked,
+    first_container,
 )
+from slipstream.runners.kubernetes.follower import Follower
 from slipstream.runners.kubernetes.names import NODE_ANNOTATION, attempt_selector
-from slipstream.runners.kubernetes.pods import attempt_objects
-from slipstream.runners.kubernetes.results import system_failure
+from slipstream.runners.kubernetes.pods import attempt_objects, log_container
+from slipstream.runners.kubernetes.results import system_failure, waiting_failure
+from slipstream.runners.kubernetes.tracked import Tracked
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,7 +74,12 @@ class KubernetesRunner(Runner):
         self._start_lock = threading.Lock()
         self._client: KubeClient | None = None
         self._connecting: asyncio.Lock | None = None
-        self._follower = Follower(blobs, self._api)  # touched only in the loop thread
+        self._follower = Follower(  # touched only in the loop thread
+            blobs,
+            self._api,
+            pending_timeout=settings.pending_timeout,
+            delete_timeout=settings.delete_timeout,
+        )
         _warn_file_store(str(blobs.root))
 
     # ---- the loop thread ---------------------------------------------------------------
@@ -145,6 +151,7 @@ class KubernetesRunner(Runner):
             "name": main["name"],
             "namespace": main["namespace"],
             "prefix": prefix,
+            "container": log_container(objects[0]),
         }
         refused = self._call(lambda: self._create(spec, events, objects))
         if refused is not None:
@@ -203,53 +210,9 @@ class KubernetesRunner(Runner):
         tracked = Tracked(
             spec, events, main["kind"], meta["name"], meta["namespace"], spec.output_prefix
         )
-        self._follower.tracked[tracked.key] = tracked
-        try:
-            client = await self._api()
-            self._follower.ensure_watching(tracked.namespace, tracked.kind)
-            try:
-                created = await client.create(main)
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise
-                # Made by an earlier try of this very launch: follow it.
-                created = await client.get(tracked.kind, tracked.name, tracked.namespace) or {}
-            owner = {
-                "apiVersion": main["apiVersion"],
-                "kind": main["kind"],
-                "name": meta["name"],
-                "uid": created.get("metadata", {}).get("uid", ""),
-                "blockOwnerDeletion": True,
-            }
-            for extra in objects[1:]:
-                if owner["uid"]:  # so that deleting the main object deletes it too
-                    extra["metadata"]["ownerReferences"] = [owner]
-                try:
-                    await client.create(extra)
-                except ApiError as exc:
-                    if exc.status != 409:
-                        await client.delete(tracked.kind, tracked.name, tracked.namespace)
-                        raise
-        except ApiError as exc:
-            self._follower.tracked.pop(tracked.key, None)
-            if 400 <= exc.status < 500 and exc.status not in (408, 429):
-                hint = ""
-                if exc.status == 404 and main["kind"] != "Pod":
-                    hint = f" (is the operator that serves {main['kind']} installed?)"
-                return system_failure(
-                    KubernetesApiError,
-                    f"the API server refused to create {main['kind']} {meta['name']} in "
-                    f"namespace {meta['namespace']}: {exc}{hint}",
-                    recoverable=False,
-                )
-            raise
-        except BaseException:
-            self._follower.tracked.pop(tracked.key, None)
-            raise
-        tracked.created = True
-        if created.get("metadata"):
-            self._follower.dispatch(tracked.kind, "MODIFIED", created)
-        return None
+        tracked.container = log_container(main)
+        refused = await self._follower.launch(tracked, objects)
+        return waiting_failure(refused) if refused is not None else None
 
     async def _cancel(self, ref: dict[str, Any]) -> None:
         namespace = str(ref.get("namespace") or self.settings.namespace)
@@ -262,7 +225,8 @@ class KubernetesRunner(Runner):
         client = await self._api()
         prefix = str(ref.get("prefix") or (tracked.prefix if tracked else ""))
         if prefix:
-            await self._follower.save_log(client, namespace, log_pod, prefix)
+            container = str(ref.get("container") or (tracked.container if tracked else ""))
+            await self._follower.save_log(client, namespace, log_pod, prefix, container)
         await client.delete(kind, name, namespace)
 
     async def _adopt(self, ref: dict[str, Any], spec: AttemptSpec, events: RunnerEvents) -> bool:
@@ -282,6 +246,8 @@ class KubernetesRunner(Runner):
             events.attempt_done(spec, found)  # it ended, and its object is gone already
             return True
         tracked = Tracked(spec, events, kind, name, namespace, prefix, created=True)
+        tracked.container = str(ref.get("container") or "")
+        tracked.cluster_ready = True  # its extra objects were made by the engine that died
         self._follower.tracked[tracked.key] = tracked
         self._follower.ensure_watching(namespace, kind)
         if kind == "DaskJob":
@@ -309,7 +275,8 @@ class KubernetesRunner(Runner):
         namespace = str(ref.get("namespace") or self.settings.namespace)
         name = str(ref["name"])
         pod = name if ref.get("kind", "Pod") == "Pod" else f"{name}-runner"
-        return await client.logs(pod, namespace, LOG_LIMIT_BYTES)
+        container = str(ref.get("container") or "") or await first_container(client, namespace, pod)
+        return await client.logs(pod, namespace, LOG_LIMIT_BYTES, container)
 
     def _blob_text(self, uri: str) -> str:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from slipstream.runners.kubernetes.conditions import Waiting
+
 PENDING = "pending"
 INITIALIZING = "initializing"
 RUNNING = "running"
@@ -14,6 +16,10 @@ FAILED = "failed"
 IMAGE_PULL_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
+# The kubelet keeps retrying these; they clear (a registry's 429, a slow network) unless the
+# registry said the image does not exist.
+RETRIED_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+_MISSING_IMAGE = ("not found", "manifest unknown", "does not exist", "name unknown")
 # Pod-level reasons a node gives when it ends a Pod on its own account.
 DISRUPTION_REASONS = frozenset(
     {
@@ -64,19 +70,59 @@ def _images(pod: dict[str, Any]) -> dict[str, str]:
 
 
 def image_pull_failure(pod: dict[str, Any]) -> Observation | None:
-    """A container that cannot get its image: fail fast, naming the image; retrying won't help."""
+    """A container whose image does not exist: fail fast, naming the image; retrying won't help.
+
+    A pull that fails for another reason (throttling, a slow registry) is `waiting_reason`.
+    """
     images = _images(pod)
     for status in _statuses(pod):
         waiting = (status.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in IMAGE_PULL_REASONS:
-            image = status.get("image") or images.get(status.get("name", ""), "")
-            detail = f": {waiting['message']}" if waiting.get("message") else ""
-            return Observation(
-                FAILED,
-                reason=waiting["reason"],
-                message=f"Pod {_name(pod)} cannot pull image {image!r} "
-                f"({waiting['reason']}){detail}",
-                recoverable=False,
+        reason, text = waiting.get("reason"), str(waiting.get("message") or "")
+        if reason not in IMAGE_PULL_REASONS:
+            continue
+        if reason in RETRIED_PULL_REASONS and not any(m in text.lower() for m in _MISSING_IMAGE):
+            continue
+        image = status.get("image") or images.get(status.get("name", ""), "")
+        detail = f": {text}" if text else ""
+        return Observation(
+            FAILED,
+            reason=reason,
+            message=f"Pod {_name(pod)} cannot pull image {image!r} ({reason}){detail}",
+            recoverable=False,
+        )
+    return None
+
+
+def waiting_reason(pod: dict[str, Any]) -> Waiting | None:
+    """Why a Pod that is not running yet (or again) waits, if the cluster says: None if not.
+
+    Unschedulable (with the scheduler's message), an image pull being retried, a container
+    in CrashLoopBackOff. These may clear; the runner waits them out up to a bound.
+    """
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            why = condition.get("reason") or "Unschedulable"
+            message = condition.get("message") or ""
+            text = f"Pod {_name(pod)} cannot be scheduled ({why})"
+            return Waiting("Unschedulable", text + (f": {message}" if message else ""))
+    images = _images(pod)
+    for container in _statuses(pod):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason, message = waiting.get("reason") or "", waiting.get("message") or ""
+        if reason in RETRIED_PULL_REASONS:
+            image = container.get("image") or images.get(container.get("name", ""), "")
+            text = f"Pod {_name(pod)} is retrying to pull image {image!r} ({reason})"
+            return Waiting("ImagePullBackOff", text + (f": {message}" if message else ""))
+        if reason == "CrashLoopBackOff":
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            code = f", last exit code {last['exitCode']}" if "exitCode" in last else ""
+            return Waiting(
+                "CrashLoopBackOff",
+                f"Pod {_name(pod)}: container {container.get('name')!r} keeps crashing "
+                f"(CrashLoopBackOff, {container.get('restartCount', 0)} restarts{code})",
             )
     return None
 

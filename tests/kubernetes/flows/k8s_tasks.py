@@ -118,6 +118,27 @@ def dask_explode(message: str) -> int:
     raise RuntimeError(message)
 
 
+@task(
+    task_config=Dask(
+        workers=[
+            WorkerGroup(number_of_workers=1),
+            WorkerGroup(name="big", number_of_workers=1, limits=Resources(mem="1Gi")),
+        ]
+    )
+)
+def dask_two_groups(n: int) -> int:
+    from distributed import Client
+
+    return int(Client().submit(_square, n).result())
+
+
+@workflow
+def wait_three(path: str) -> str:
+    wait_for(path=path)
+    wait_for(path=path)
+    return wait_for(path=path)
+
+
 @workflow
 def pipeline(a: int, n: int) -> int:
     total = add(a=a, b=n)

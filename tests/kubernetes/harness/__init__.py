@@ -9,6 +9,7 @@ from .failures import Failure
 from .kr8s_client import kr8s_client
 from .kubeconfig import write_kubeconfig
 from .kubelet import Kubelet
+from .objects import refusal
 from .resources import ResourceSpec, crd_schema, default_resources
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "crd_schema",
     "default_resources",
     "kr8s_client",
+    "refusal",
     "validate_daskjob",
     "write_kubeconfig",
 ]

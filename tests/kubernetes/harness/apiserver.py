@@ -10,6 +10,7 @@ finalizers, graceful Pod deletion, garbage collection by ownerReferences and pod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -43,6 +44,8 @@ class Apiserver(kmock.KubernetesEmulator):
     store: Store = attrs.field(init=False)
     logs: PodLogs = attrs.field(init=False)
     _outcomes: dict[rendering.Request, Any] = attrs.field(factory=dict, init=False)
+    _watch_count: int = attrs.field(default=0, init=False)
+    _stall_before: dict[str, int] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -353,6 +356,11 @@ class Apiserver(kmock.KubernetesEmulator):
             spec, request.namespace, selector, since if since else None, timeout, initial_bookmark
         )
 
+    def stall_open_watches(self, plural: str) -> None:
+        """Watches of `plural` open now go silent without closing (a connection a NAT or load
+        balancer dropped): no events, no end at their timeout. Later watches work."""
+        self._stall_before[plural] = self._watch_count
+
     async def _watch_stream(
         self,
         spec: ResourceSpec,
@@ -363,11 +371,18 @@ class Apiserver(kmock.KubernetesEmulator):
         initial_bookmark: bool,
     ) -> AsyncIterator[rendering.Payload]:
         yield b""  # send the headers now: the client waits for them before reading
+        self._watch_count += 1
+        number = self._watch_count
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         changes = self.store.watch(spec, namespace, selector, since, bookmark=initial_bookmark)
         try:
             while True:
+                if number <= self._stall_before.get(spec.plural, 0):
+                    with contextlib.suppress(Exception):
+                        async for _ in changes:  # swallowed until the server shuts down
+                            pass
+                    return
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     return

@@ -352,14 +352,61 @@ class KubeHarness:
         ns = namespace or self.namespace
         self.call(lambda: kubelet.inject(ns, pod_name, failure))
 
-    def fail_image_pulls(self, pattern: str) -> None:
-        """Pods whose image matches the glob stay Pending in ErrImagePull/ImagePullBackOff."""
+    def fail_image_pulls(
+        self, pattern: str, message: str = "", seconds: float | None = None
+    ) -> None:
+        """Pods whose image matches the glob stay Pending in ErrImagePull/ImagePullBackOff:
+        for good ("not found"), or for `seconds` with `message`, then the pull works."""
         kubelet = self._kubelet()
 
         async def add() -> None:
-            kubelet.fail_image_pulls(pattern)
+            kubelet.fail_image_pulls(pattern, message, seconds)
 
         self.call(add)
+
+    def hold_scheduling(self, pattern: str, message: str) -> None:
+        """Pods whose name matches the glob stay Pending with PodScheduled=False
+        (Unschedulable, `message`) until release_scheduling()."""
+        kubelet = self._kubelet()
+
+        async def hold() -> None:
+            kubelet.hold_scheduling(pattern, message)
+
+        self.call(hold)
+
+    def release_scheduling(self) -> None:
+        kubelet = self._kubelet()
+
+        async def release() -> None:
+            kubelet.release_scheduling()
+
+        self.call(release)
+
+    def admit(self, plugin: Callable[[str, dict[str, Any]], None]) -> Callable[[], None]:
+        """Run `plugin(kind, obj)` on every create (it may change obj, or raise
+        `refusal(...)`), as an admission webhook would; returns a function removing it."""
+
+        def adapted(spec: Any, obj: dict[str, Any]) -> None:
+            plugin(spec.kind, obj)
+
+        async def add() -> None:
+            self.api.store.admission.append(adapted)
+
+        async def remove() -> None:
+            if adapted in self.api.store.admission:
+                self.api.store.admission.remove(adapted)
+
+        self.call(add)
+        return lambda: self.call(remove)
+
+    def stall_open_watches(self, kind: str) -> None:
+        """Watches of `kind` open now go silent without closing (a dropped connection)."""
+        spec = self.api.table.find(kind)
+
+        async def stall() -> None:
+            self.api.stall_open_watches(spec.plural)
+
+        self.call(stall)
 
     def logs(self, pod_name: str, namespace: str | None = None, previous: bool = False) -> str:
         """What the API serves as the Pod's log now ("" if it has none)."""

@@ -112,7 +112,15 @@ class FakeDaskOperator:
                 env = [e for e in container["env"] if e["name"] != "DASK_SCHEDULER_ADDRESS"]
                 container["env"] = [*env, {"name": "DASK_SCHEDULER_ADDRESS", "value": address}]
             pod["metadata"]["ownerReferences"] = [owner_reference(job)]
-            pod = await self.store.create(self.table.find("pods"), namespace, pod)
+            try:
+                pod = await self.store.create(self.table.find("pods"), namespace, pod)
+            except kmock.KubernetesError as e:
+                if e.status not in (403, 422):
+                    raise
+                # Admission refused the runner Pod: kopf logs the handler's failure as an
+                # Error event on the DaskJob and retries a minute later; the job stays put.
+                await self._post_error(job, f"{e}")
+                return
             await self._job_status(
                 namespace,
                 name,
@@ -129,6 +137,31 @@ class FakeDaskOperator:
                 self.errors.append(e)
                 log.exception("fake dask operator: job %s/%s", namespace, name)
             await self.clusters.close(uid)
+
+    async def _post_error(self, job: dict[str, Any], error: str) -> None:
+        meta = job["metadata"]
+        await self.store.create(
+            self.table.find("events"),
+            meta["namespace"],
+            {
+                "metadata": {"generateName": f"{meta['name']}."},
+                "involvedObject": {
+                    "apiVersion": job["apiVersion"],
+                    "kind": job["kind"],
+                    "name": meta["name"],
+                    "namespace": meta["namespace"],
+                    "uid": meta["uid"],
+                },
+                "type": "Error",
+                "reason": "Logging",
+                "message": "Handler 'daskjob_create_components' failed with an exception and "
+                f"will try again in 60 seconds: {error}",
+                "count": 1,
+                "firstTimestamp": now_iso(),
+                "lastTimestamp": now_iso(),
+                "source": {"component": "kopf"},
+            },
+        )
 
     async def _job_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self.store.patch(self.jobs, namespace, name, {"status": status}, subresource="status")

@@ -14,6 +14,7 @@ import fnmatch
 import os
 import pathlib
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,8 @@ class Kubelet:
         self.runs: dict[str, PodRun] = {}
         self.outputs: dict[tuple[str, str], bytearray] = {}  # kept after the Pod is gone
         self.started_pids: list[int] = []
-        self._image_failures: list[str] = []
+        self._image_failures: list[tuple[str, str, float | None]] = []
+        self._unschedulable: list[tuple[str, str]] = []
         self._pending_failures: dict[tuple[str, str], Failure] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -97,9 +99,35 @@ class Kubelet:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.apiserver.logs.finish_all()
 
-    def fail_image_pulls(self, pattern: str) -> None:
-        """Pods whose image matches this glob (e.g. "*:missing") never pull it."""
-        self._image_failures.append(pattern)
+    def fail_image_pulls(
+        self, pattern: str, message: str = "", seconds: float | None = None
+    ) -> None:
+        """Pods whose image matches this glob (e.g. "*:missing") cannot pull it: forever, with
+        "not found", or for `seconds` with `message` (e.g. a registry's 429), then they can."""
+        until = None if seconds is None else time.monotonic() + seconds
+        self._image_failures.append((pattern, message, until))
+
+    def hold_scheduling(self, pattern: str, message: str) -> None:
+        """Pods whose name matches this glob stay unscheduled (PodScheduled=False,
+        Unschedulable, with the scheduler's `message`) until release_scheduling()."""
+        self._unschedulable.append((pattern, message))
+
+    def release_scheduling(self) -> None:
+        self._unschedulable.clear()
+
+    def _held(self, name: str) -> str | None:
+        for pattern, message in self._unschedulable:
+            if fnmatch.fnmatchcase(name, pattern):
+                return message
+        return None
+
+    def _pull_failure(self, image: str) -> tuple[str, float | None] | None:
+        for pattern, message, until in self._image_failures:
+            if fnmatch.fnmatchcase(image, pattern):
+                if until is not None and time.monotonic() >= until:
+                    continue
+                return message, until
+        return None
 
     async def inject(self, namespace: str, name: str, failure: str | Failure) -> None:
         """Fail the Pod now; a Pod not started yet fails as soon as it is."""
@@ -180,6 +208,23 @@ class Kubelet:
         return lookup
 
     async def _run_pod(self, run: PodRun, pod: dict[str, Any]) -> None:
+        held, reported = self._held(run.name), False
+        while held is not None and not run.stopping:
+            if not reported:
+                condition = {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": held,
+                    "lastTransitionTime": now_iso(),
+                }
+                if not await self._status(run, {"conditions": [condition]}):
+                    return
+                reported = True
+            await asyncio.sleep(0.1)
+            held = self._held(run.name)
+        if run.stopping:
+            return
         try:
             await self.store.patch(
                 self.pods,
@@ -206,8 +251,7 @@ class Kubelet:
         ):
             return
         image = str(container.get("image", ""))
-        if any(fnmatch.fnmatchcase(image, p) for p in self._image_failures):
-            await self._fail_pull(run, base, scheduled, image)
+        if not await self._fail_pull(run, base, scheduled, image):
             return
         try:
             declared = container_env(pod, container, self._lookup(run.namespace))
@@ -294,26 +338,40 @@ class Kubelet:
 
     async def _fail_pull(
         self, run: PodRun, base: dict[str, Any], conditions: list[Any], image: str
-    ) -> None:
-        reasons = [
-            ("ErrImagePull", f'failed to pull and unpack image "{image}": not found'),
-            ("ImagePullBackOff", f'Back-off pulling image "{image}"'),
-        ]
-        for reason, message in reasons:
-            if run.stopping:
-                return
-            waiting = {"reason": reason, "message": message}
-            if not await self._status(
-                run,
-                {
-                    "conditions": conditions,
-                    "containerStatuses": [
-                        {**base, "ready": False, "started": False, "state": {"waiting": waiting}}
-                    ],
-                },
-            ):
-                return
-            await asyncio.sleep(0.2)
+    ) -> bool:
+        """Back off pulling while a rule says so; True when the image is there after all."""
+        while (failure := self._pull_failure(image)) is not None:
+            message, until = failure
+            reasons = [
+                (
+                    "ErrImagePull",
+                    message or f'failed to pull and unpack image "{image}": not found',
+                ),
+                ("ImagePullBackOff", f'Back-off pulling image "{image}"'),
+            ]
+            for reason, text in reasons:
+                if run.stopping:
+                    return False
+                waiting = {"reason": reason, "message": text}
+                if not await self._status(
+                    run,
+                    {
+                        "conditions": conditions,
+                        "containerStatuses": [
+                            {
+                                **base,
+                                "ready": False,
+                                "started": False,
+                                "state": {"waiting": waiting},
+                            }
+                        ],
+                    },
+                ):
+                    return False
+                await asyncio.sleep(0.2)
+            if until is None:  # never: the Pod stays Pending in back-off
+                return False
+        return not run.stopping
 
     async def _run_container(
         self,

@@ -35,3 +35,8 @@ def now_iso(offset: float = 0.0) -> str:
 def clone(obj: Any) -> Any:
     """A deep copy; JSON round-trip because stored objects are JSON anyway (and it is fast)."""
     return json.loads(json.dumps(obj))
+
+
+def refusal(status: int, reason: str, message: str) -> ApiError:
+    """What an admission plugin raises to refuse a create (403 Forbidden, 422 Invalid...)."""
+    return api_error(status, reason, message)

@@ -50,6 +50,8 @@ class Store:
         self.listeners: list[Callable[[Change], None]] = []
         # Set when a kubelet runs Pods: deleting a live Pod then waits for it to stop.
         self.graceful_pods = False
+        # Admission plugins: each sees (spec, obj) of a create, may change obj or raise.
+        self.admission: list[Callable[[ResourceSpec, dict[str, Any]], None]] = []
         self._removed_uids: set[str] = set()
         self._pending: list[Change] = []
         self._ips = 0
@@ -207,6 +209,8 @@ class Store:
         if spec.has_status:
             obj.pop("status", None)
         apply_defaults(spec, obj, self._next_ip)
+        for plugin in list(self.admission):
+            plugin(spec, obj)
         self._write(spec, obj, None)
         return clone(obj)
 
