@@ -41,17 +41,27 @@ class Settings:
     # pull back-off, a crash loop, an operator error) before it is a system failure.
     pending_timeout: float = 600.0
     delete_timeout: float = 30.0  # seconds to wait for an ended attempt's Pods to go
-    spot_node_selector: dict[str, str] = field(
-        default_factory=lambda: {"node.kubernetes.io/lifecycle": "spot"}
-    )
+    # Task Pods and Dask Pods run as this account (no API rights by default, as
+    # `slipstream k8s manifests` makes it), without its token unless task_service_account_token.
+    task_service_account: str = "slipstream-task"
+    task_service_account_token: bool = False
+    image_pull_policy: str = ""  # "" = Always for a tag, IfNotPresent for an image@sha256:...
+    run_as_user: int = 1000  # uid (and gid, fsGroup) of every container; 0 = the image's user
+    # {} = any spot label of GKE, EKS, AKS, Karpenter or kops (runners/kubernetes/podspec.py)
+    spot_node_selector: dict[str, str] = field(default_factory=dict)
     spot_tolerations: list[dict[str, str]] = field(
         default_factory=lambda: [
-            {
-                "key": "node.kubernetes.io/lifecycle",
-                "operator": "Equal",
-                "value": "spot",
-                "effect": "NoSchedule",
-            }
+            {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+            for key, value in (
+                ("cloud.google.com/gke-spot", "true"),
+                ("kubernetes.azure.com/scalesetpriority", "spot"),
+                ("node.kubernetes.io/lifecycle", "spot"),
+            )
+        ]
+    )
+    gpu_tolerations: list[dict[str, str]] = field(
+        default_factory=lambda: [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
         ]
     )
 
@@ -75,7 +85,7 @@ class Settings:
         return replace(self, **values)
 
 
-_JSON_FIELDS = {"spot_node_selector", "spot_tolerations"}
+_JSON_FIELDS = {"spot_node_selector", "spot_tolerations", "gpu_tolerations"}
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

@@ -3,9 +3,9 @@
 Called by DaskPlugin.kubernetes_objects for the Kubernetes runner and `slipstream k8s render`.
 The dask-kubernetes operator turns a DaskJob into a runner Pod (our `python -m
 slipstream.execute ...`), a scheduler Deployment + Service and a default worker group.
-Interruptible tasks put their workers on spot nodes with Settings.spot_node_selector and
-spot_tolerations (default: node selector `node.kubernetes.io/lifecycle: spot` and a NoSchedule
-toleration for it; SLIPSTREAM_SPOT_NODE_SELECTOR / SLIPSTREAM_SPOT_TOLERATIONS as JSON).
+attempt_objects then applies the runner's Pod rules to every PodSpec (podspecs.py): security
+context, pull policy, task service account, GPU tolerations, and spot placement for the
+workers of interruptible tasks.
 """
 
 from __future__ import annotations
@@ -15,15 +15,17 @@ from typing import Any
 from slipstream.config import Settings
 from slipstream.dask.config import Dask, WorkerGroup, config_from_json
 from slipstream.dask.local import EXTERNAL_ENV
+from slipstream.dask.podspecs import harden_daskjob
 from slipstream.errors import ConfigError
 from slipstream.ir import ResourceSpec, TaskTemplate
 from slipstream.runners.contract import execute_command, execute_environment
 from slipstream.runners.kubernetes.names import attempt_labels, attempt_name
-from slipstream.runners.kubernetes.pods import NO_SIDECAR
+from slipstream.runners.kubernetes.podspec import NO_SIDECAR
 from slipstream.sdk.plugins import PluginAttempt
 from slipstream.sdk.resources import Resources
 
 API_VERSION = "kubernetes.dask.org/v1"
+AUTOSCALED_GROUP_ENV = "SLIPSTREAM_DASK_AUTOSCALED_GROUP"  # read by slipstream.dask.protect
 MAX_NAME = 53  # the operator derives longer names (and 63-character label values) from it
 MAX_LABEL = 63
 SCHEDULER_PORT = 8786
@@ -148,7 +150,9 @@ def _health() -> dict[str, Any]:
     return {"httpGet": {"port": "http-dashboard", "path": "/health"}}
 
 
-def _scheduler_pod(config: Dask, image: str, env: dict[str, str]) -> dict[str, Any]:
+def _scheduler_pod(
+    config: Dask, image: str, env: dict[str, str], protect_group: str = ""
+) -> dict[str, Any]:
     command = [
         "dask",
         "scheduler",
@@ -157,6 +161,9 @@ def _scheduler_pod(config: Dask, image: str, env: dict[str, str]) -> dict[str, A
         "--dashboard-address",
         f":{DASHBOARD_PORT}",
     ]
+    if protect_group:  # the operator's autoscaler may retire the default group's workers only
+        command += ["--preload", "slipstream.dask.protect"]
+        env = {**env, AUTOSCALED_GROUP_ENV: protect_group}
     scheduler = config.scheduler
     container = _container(
         "scheduler",
@@ -258,7 +265,12 @@ def build_daskjob(
                 "spec": {
                     "scheduler": {
                         "metadata": pod_metadata(),
-                        "spec": _scheduler_pod(config, image, container_env),
+                        "spec": _scheduler_pod(
+                            config,
+                            image,
+                            container_env,
+                            groups[0].name if named and groups[0].adaptive else "",
+                        ),
                         "service": {
                             "type": "ClusterIP",
                             "selector": {
@@ -325,7 +337,7 @@ def attempt_objects(
 ) -> list[dict[str, Any]]:
     """build_daskjob for an attempt, named, labelled and launched as the Kubernetes runner's."""
     env = execute_environment(attempt, settings.blob_url, settings.offload_threshold)
-    return build_daskjob(
+    objects = build_daskjob(
         template,
         execution_id=attempt.execution_id,
         node_id=attempt.node_id,
@@ -335,9 +347,12 @@ def attempt_objects(
         namespace=settings.namespace,
         labels=attempt_labels(attempt),
         env=env,
-        interruptible_selector=dict(settings.spot_node_selector),
-        interruptible_tolerations=list(settings.spot_tolerations),
+        interruptible_selector={},  # placed by harden_daskjob, for every provider
+        interruptible_tolerations=[],
         on_demand=attempt.on_demand,
-        service_account=settings.service_account,
+        service_account=settings.task_service_account,
         env_from_secret=settings.blob_secret,
+    )
+    return harden_daskjob(
+        objects, settings, spot=template.interruptible, on_demand=attempt.on_demand
     )

@@ -501,12 +501,15 @@ def test_plugin_builds_the_objects_for_a_runner_attempt() -> None:
     assert env_of(runner)["SLIPSTREAM_EXECUTION_ID"] == "exec-20261128-abc"
     assert env_of(runner)["SLIPSTREAM_NODE_ID"] == "n3"
     assert env_of(runner)["SLIPSTREAM_ATTEMPT"] == "2"
-    assert runner_pod["serviceAccountName"] == "runner"
+    assert runner_pod["serviceAccountName"] == "slipstream-task"  # not the runner's
+    assert runner_pod["automountServiceAccountToken"] is False
     worker_pod = job["spec"]["cluster"]["spec"]["worker"]["spec"]
-    assert worker_pod["nodeSelector"] == settings.spot_node_selector
+    assert "nodeSelector" not in worker_pod  # any provider's spot label: an affinity
+    assert "affinity" in worker_pod and "affinity" not in runner_pod
     assert worker_pod["tolerations"] == settings.spot_tolerations
 
     last_retry = AttemptSpec(**{**spec.__dict__, "on_demand": True, "bundle_uri": ""})
     (job,) = plugin.kubernetes_objects(task, last_retry, settings) or []
-    assert "nodeSelector" not in job["spec"]["cluster"]["spec"]["worker"]["spec"]
+    last_worker = job["spec"]["cluster"]["spec"]["worker"]["spec"]
+    assert "nodeSelector" not in last_worker and "tolerations" not in last_worker
     assert "--bundle" not in containers(job["spec"]["job"]["spec"])["command"]

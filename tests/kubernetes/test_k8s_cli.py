@@ -31,13 +31,14 @@ def invoke(*args: str) -> list[dict]:
 
 def test_manifests_print_namespace_account_and_rbac(k8s_home: pathlib.Path) -> None:
     docs = invoke("k8s", "manifests", "--namespace", "team-b", "--service-account", "robot")
-    assert [d["kind"] for d in docs] == ["Namespace", "ServiceAccount", "Role", "RoleBinding"]
+    kinds = ["Namespace", "ServiceAccount", "ServiceAccount", "Role", "RoleBinding"]
+    assert [d["kind"] for d in docs] == kinds
     assert docs[0]["metadata"]["name"] == "team-b" and docs[1]["metadata"]["name"] == "robot"
     assert all(d["metadata"].get("namespace") == "team-b" for d in docs[1:])
     for doc in docs:
         for version in KUBERNETES_VERSIONS:
             kubernetes_validate.validate(doc, desired_version=version, strict=True)
-    resources = {r for rule in docs[2]["rules"] for r in rule["resources"]}
+    resources = {r for rule in docs[3]["rules"] for r in rule["resources"]}
     assert {
         "pods",
         "pods/log",

@@ -126,10 +126,39 @@ def test_a_plain_task_gets_one_valid_pod_with_spot_placement() -> None:
     assert meta["annotations"]["slipstream.io/node-id"] == spec.node_id  # the full id
     assert meta["annotations"]["slipstream.io/output-prefix"] == spec.output_prefix
     pod_spec = pod["spec"]
-    assert pod_spec["restartPolicy"] == "Never" and pod_spec["serviceAccountName"] == "runner"
-    assert pod_spec["nodeSelector"] == {"node.kubernetes.io/lifecycle": "spot"}
-    assert pod_spec["tolerations"] == SETTINGS.spot_tolerations
+    assert pod_spec["restartPolicy"] == "Never"
+    # The task's own account, not the runner's, and no API token in the Pod.
+    assert pod_spec["serviceAccountName"] == "slipstream-task"
+    assert pod_spec["automountServiceAccountToken"] is False
+    assert "nodeSelector" not in pod_spec  # any provider's spot label, as an affinity
+    terms = pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    spot = {(t["matchExpressions"][0]["key"], t["matchExpressions"][0]["values"][0]) for t in terms}
+    assert {
+        ("cloud.google.com/gke-spot", "true"),
+        ("eks.amazonaws.com/capacityType", "SPOT"),
+        ("kubernetes.azure.com/scalesetpriority", "spot"),
+    } <= spot
+    assert all(len(t["matchExpressions"]) == 1 for t in terms)  # terms are ORed
+    # Spot taints, then the GPU taint: the task asks for a GPU.
+    assert pod_spec["tolerations"] == [*SETTINGS.spot_tolerations, *SETTINGS.gpu_tolerations]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec[
+        "tolerations"
+    ]
+    assert pod_spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "fsGroup": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     (container,) = pod_spec["containers"]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert container["imagePullPolicy"] == "Always"  # a tag: every node runs what it names now
     assert container["image"] == "registry.example.com/app:1"
     assert container["command"] == execute_command(spec)
     assert container["command"][-2:] == ["--bundle", spec.bundle_uri]
@@ -147,13 +176,45 @@ def test_a_plain_task_gets_one_valid_pod_with_spot_placement() -> None:
 def test_the_last_system_retry_of_an_interruptible_task_avoids_spot_nodes() -> None:
     (pod,) = objects(spec_for(spot_task, on_demand=True))
     validate_pod(pod)
-    assert "nodeSelector" not in pod["spec"] and "tolerations" not in pod["spec"]
-    term = pod["spec"]["affinity"]["nodeAffinity"][
+    assert "nodeSelector" not in pod["spec"]
+    assert pod["spec"]["tolerations"] == SETTINGS.gpu_tolerations  # no spot taints tolerated
+    (term,) = pod["spec"]["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"
-    ]["nodeSelectorTerms"][0]
-    assert term["matchExpressions"] == [
-        {"key": "node.kubernetes.io/lifecycle", "operator": "NotIn", "values": ["spot"]}
-    ]
+    ]["nodeSelectorTerms"]
+    avoided = {(e["key"], e["operator"], e["values"][0]) for e in term["matchExpressions"]}
+    assert {
+        ("cloud.google.com/gke-spot", "NotIn", "true"),
+        ("eks.amazonaws.com/capacityType", "NotIn", "SPOT"),
+        ("kubernetes.azure.com/scalesetpriority", "NotIn", "spot"),
+        ("node.kubernetes.io/lifecycle", "NotIn", "spot"),
+    } <= avoided  # one term: none of them
+
+
+def test_spot_placement_can_name_its_own_node_label_and_pull_policy() -> None:
+    settings = SETTINGS.with_values(
+        spot_node_selector={"pool": "cheap"},
+        spot_tolerations=[],
+        image_pull_policy="IfNotPresent",
+        run_as_user=0,
+    )
+    (pod,) = objects(spec_for(spot_task), settings)
+    validate_pod(pod)
+    assert pod["spec"]["nodeSelector"] == {"pool": "cheap"} and "affinity" not in pod["spec"]
+    assert pod["spec"]["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    (retry,) = objects(spec_for(spot_task, on_demand=True), settings)
+    (term,) = retry["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [{"key": "pool", "operator": "NotIn", "values": ["cheap"]}]
+    pinned = SETTINGS.with_values(image="registry.example.com/app@sha256:" + "a" * 64)
+    (pod,) = objects(spec_for(spot_task), pinned)
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    with pytest.raises(ConfigError, match=r"image_pull_policy='Sometimes' is not one of Always"):
+        objects(spec_for(spot_task), SETTINGS.with_values(image_pull_policy="Sometimes"))
 
 
 def test_build_pod_rejects_what_kubernetes_would() -> None:
@@ -163,7 +224,7 @@ def test_build_pod_rejects_what_kubernetes_would() -> None:
     with pytest.raises(ConfigError, match=r"has no container image.*SLIPSTREAM_IMAGE"):
         objects(spec, Settings(namespace="team-a"))
     plain = build_pod(
-        spec, Settings(service_account=""), image="x", command=["true"], labels={}, env={}
+        spec, Settings(task_service_account=""), image="x", command=["true"], labels={}, env={}
     )
     assert "serviceAccountName" not in plain["spec"] and "env" not in plain["spec"]["containers"][0]
     assert container_resources(ResourceSpec(), ResourceSpec()) == {}
@@ -196,10 +257,24 @@ def test_a_dask_task_gets_its_plugins_objects_with_the_runner_environment() -> N
         for version in KUBERNETES_VERSIONS:
             kubernetes_validate.validate(pod, desired_version=version, strict=True)
     # Workers (only) go to spot nodes; on the last system retry they do not.
-    assert "tolerations" in job["spec"]["cluster"]["spec"]["worker"]["spec"]
+    worker = job["spec"]["cluster"]["spec"]["worker"]["spec"]
+    assert worker["tolerations"] == SETTINGS.spot_tolerations
+    assert "affinity" in worker and "affinity" not in job["spec"]["job"]["spec"]
     assert "tolerations" not in job["spec"]["job"]["spec"]
     last = objects(spec_for(dask_task, on_demand=True))[0]
     assert "tolerations" not in last["spec"]["cluster"]["spec"]["worker"]["spec"]
+    # Every Pod of the job: restricted-compatible, explicit pulls, the task's account.
+    group = made[2]["spec"]["worker"]["spec"]
+    cluster = job["spec"]["cluster"]["spec"]
+    for pod_spec in (job["spec"]["job"]["spec"], cluster["scheduler"]["spec"], worker, group):
+        assert pod_spec["securityContext"]["runAsNonRoot"] is True
+        assert pod_spec["serviceAccountName"] == "slipstream-task"
+        assert pod_spec["automountServiceAccountToken"] is False
+        for container in pod_spec["containers"]:
+            assert container["imagePullPolicy"] == "Always"
+            assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    for template in (job["spec"]["job"], cluster["scheduler"], cluster["worker"]):
+        assert template["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
 
 
 def test_a_plugin_must_return_something_the_runner_can_follow() -> None:
@@ -356,13 +431,20 @@ def test_outcomes_combine_what_the_attempt_wrote_with_what_happened_to_its_pods(
 
 def test_cluster_manifests_give_the_runner_what_it_uses() -> None:
     made = build_cluster_manifests(SETTINGS)
-    assert [o["kind"] for o in made] == ["Namespace", "ServiceAccount", "Role", "RoleBinding"]
+    kinds = ["Namespace", "ServiceAccount", "ServiceAccount", "Role", "RoleBinding"]
+    assert [o["kind"] for o in made] == kinds
     for obj in made:
         for version in KUBERNETES_VERSIONS:
             kubernetes_validate.validate(obj, desired_version=version, strict=True)
+    # Task Pods run as an account with no Role and no token: user code cannot use the API.
+    task_account = made[2]
+    assert task_account["metadata"]["name"] == "slipstream-task"
+    assert task_account["automountServiceAccountToken"] is False
+    bound = [s["name"] for o in made if o["kind"] == "RoleBinding" for s in o["subjects"]]
+    assert "slipstream-task" not in bound
     rules = {
         (group, resource): set(rule["verbs"])
-        for rule in made[2]["rules"]
+        for rule in made[3]["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
@@ -378,7 +460,7 @@ def test_cluster_manifests_give_the_runner_what_it_uses() -> None:
         assert ("kubernetes.dask.org", resource) in rules
     assert {"create", "watch", "delete"} <= rules[("", "pods")]
     assert {"create", "watch", "delete"} <= rules[("kubernetes.dask.org", "daskjobs")]
-    binding = made[3]
+    binding = made[4]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "runner", "namespace": "team-a"}
     ]

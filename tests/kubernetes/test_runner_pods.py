@@ -65,7 +65,8 @@ def test_a_plain_task_runs_as_a_pod_which_is_deleted_after(k8s: KubeHarness) -> 
         "sidecar.istio.io/inject": "false",
     }
     assert meta["name"].startswith(f"ss-{outcome.execution_id}-add-1-")
-    assert spec["restartPolicy"] == "Never" and spec["serviceAccountName"] == "default"
+    assert spec["restartPolicy"] == "Never" and spec["serviceAccountName"] == "slipstream-task"
+    assert spec["automountServiceAccountToken"] is False
     assert "nodeSelector" not in spec and "tolerations" not in spec
     (container,) = spec["containers"]
     assert container["image"] == IMAGE
@@ -120,22 +121,24 @@ def test_a_preempted_spot_pod_is_retried_from_the_system_budget_on_demand(
     flag = tmp_path / "go"
     future = start(eng, "spot_wait", path=str(flag))
     first = _pod_running(k8s, 0)
-    assert first["spec"]["nodeSelector"] == {"node.kubernetes.io/lifecycle": "spot"}
-    assert first["spec"]["tolerations"][0]["value"] == "spot"
-    k8s.inject(first["metadata"]["name"], "preempted")
-    second = _pod_running(k8s, 1)
-    # The last system retry stays off spot nodes.
-    assert "nodeSelector" not in second["spec"] and "tolerations" not in second["spec"]
-    terms = second["spec"]["affinity"]["nodeAffinity"][
+    spot_terms = first["spec"]["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"
     ]["nodeSelectorTerms"]
-    assert terms == [
-        {
-            "matchExpressions": [
-                {"key": "node.kubernetes.io/lifecycle", "operator": "NotIn", "values": ["spot"]}
-            ]
-        }
+    assert {"key": "eks.amazonaws.com/capacityType", "operator": "In", "values": ["SPOT"]} in [
+        e for t in spot_terms for e in t["matchExpressions"]
     ]
+    assert {t["value"] for t in first["spec"]["tolerations"]} == {"true", "spot"}
+    k8s.inject(first["metadata"]["name"], "preempted")
+    second = _pod_running(k8s, 1)
+    # The last system retry stays off spot nodes, of every provider.
+    assert "nodeSelector" not in second["spec"] and "tolerations" not in second["spec"]
+    (term,) = second["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert {"key": "node.kubernetes.io/lifecycle", "operator": "NotIn", "values": ["spot"]} in term[
+        "matchExpressions"
+    ]
+    assert all(e["operator"] == "NotIn" for e in term["matchExpressions"])
     validate_pod(second)
     flag.touch()
     outcome = future.result(60)

@@ -114,7 +114,9 @@ class Follower:
     async def _retry_create(self, tracked: Tracked) -> None:
         client = await self._connect()
         waiting = await create_main(client, tracked)
-        if waiting is None:
+        if waiting is None and tracked.finishing:  # cancelled meanwhile: it must not run
+            await client.delete(tracked.kind, tracked.name, tracked.namespace)
+        elif waiting is None:
             self._created(tracked)
         elif waiting.permanent:
             self._fail(tracked, waiting)
@@ -123,9 +125,13 @@ class Follower:
             self._waits(tracked)
 
     async def _create_extras(self, tracked: Tracked) -> None:
-        if not tracked.extras or tracked.finishing:
+        if not tracked.extras or tracked.finishing or tracked.creating_extras:
             return
-        waiting = await create_extras(await self._connect(), tracked)
+        tracked.creating_extras = True
+        try:
+            waiting = await create_extras(await self._connect(), tracked)
+        finally:
+            tracked.creating_extras = False
         if waiting is not None and waiting.permanent:
             self._fail(tracked, waiting)
         elif waiting is not None:

@@ -13,6 +13,8 @@ _WATCH = ["get", "list", "watch"]
 _OWN = ["create", "get", "list", "watch", "delete", "patch"]
 # What the engine and its runner do: create, follow and delete Pods and Dask resources,
 # read Pod logs and events. The dask-kubernetes operator brings its own RBAC (Helm chart).
+# The extra Dask objects are owned by their DaskJob without blockOwnerDeletion, so no
+# `update` on daskjobs/finalizers is needed where OwnerReferencesPermissionEnforcement runs.
 RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": _OWN},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
@@ -28,13 +30,19 @@ RULES: list[dict[str, Any]] = [
 
 
 def build_cluster_manifests(settings: Settings) -> list[dict[str, Any]]:
-    """Namespace, ServiceAccount, Role and RoleBinding for `settings.namespace`.
+    """Namespace, two ServiceAccounts, Role and RoleBinding for `settings.namespace`.
 
-    The service account is the one runner Pods use (`service_account`) and the one to give
-    an engine that runs inside the cluster (`kubeconfig = "in-cluster"`).
+    `service_account` is the runner's, with the Role: give it to an engine that runs inside
+    the cluster (`kubeconfig = "in-cluster"`). `task_service_account` is what task Pods and
+    Dask Pods run as: no Role, no token mounted, so user code cannot use the API.
     """
     namespace, account = settings.namespace, settings.service_account
-    for what, value in (("namespace", namespace), ("service_account", account)):
+    task_account = settings.task_service_account
+    for what, value in (
+        ("namespace", namespace),
+        ("service_account", account),
+        ("task_service_account", task_account),
+    ):
         if not is_dns_label(value):
             raise ConfigError(
                 f"{what} {value!r} is not a DNS-1123 label (lowercase letters, digits and '-', "
@@ -51,6 +59,18 @@ def build_cluster_manifests(settings: Settings) -> list[dict[str, Any]]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(namespace, namespaced=False)},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(account)},
+        *(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": meta(task_account),
+                    "automountServiceAccountToken": False,
+                }
+            ]
+            if task_account != account  # the same one: the tasks get the runner's rights
+            else []
+        ),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",

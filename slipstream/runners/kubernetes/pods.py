@@ -16,13 +16,15 @@ from slipstream.runners.kubernetes.names import (
     is_dns_label,
     pod_name,
 )
+from slipstream.runners.kubernetes.podspec import (
+    NO_SIDECAR,
+    harden,
+    spot_placement,
+    with_placement,
+)
 from slipstream.runners.kubernetes.secrets import add_task_secrets
 
 CONTAINER = "attempt"
-# Istio injects a sidecar unless told not to; with one, a `restartPolicy: Never` Pod never
-# reaches Succeeded (the proxy keeps running). Newer Istio reads the label, older the
-# annotation; the dask-kubernetes operator sets the annotation on its own Pods.
-NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
 WATCHED_KINDS = ("Pod", "DaskJob")  # what the runner can follow to an outcome
 _RESOURCE_NAMES = (
     ("cpu", "cpu"),
@@ -73,34 +75,6 @@ def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": key, "value": str(value)} for key, value in env.items()]
 
 
-def _placement(task: TaskTemplate, on_demand: bool, settings: Settings) -> dict[str, Any]:
-    """Spot nodes for interruptible attempts; the last system retry stays off them."""
-    if not task.interruptible:
-        return {}
-    if not on_demand:
-        placement: dict[str, Any] = {}
-        if settings.spot_node_selector:
-            placement["nodeSelector"] = dict(settings.spot_node_selector)
-        if settings.spot_tolerations:
-            placement["tolerations"] = [dict(t) for t in settings.spot_tolerations]
-        return placement
-    if not settings.spot_node_selector:
-        return {}
-    terms = [
-        {"key": key, "operator": "NotIn", "values": [value]}
-        for key, value in settings.spot_node_selector.items()
-    ]
-    return {
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [{"matchExpressions": terms}]
-                }
-            }
-        }
-    }
-
-
 def build_pod(
     spec: AttemptSpec,
     settings: Settings,
@@ -130,10 +104,10 @@ def build_pod(
         "restartPolicy": "Never",
         "enableServiceLinks": False,  # keep the task's environment what it declared
         "containers": [container],
-        **_placement(spec.task, spec.on_demand, settings),
     }
-    if settings.service_account:
-        pod_spec["serviceAccountName"] = settings.service_account
+    if spec.task.interruptible:
+        pod_spec = with_placement(pod_spec, spot_placement(settings, spec.on_demand))
+    pod_spec = harden(pod_spec, settings)
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": settings.namespace,

@@ -53,6 +53,7 @@ class Tracked:
     extras: list[dict[str, Any]] = field(default_factory=list)  # after the DaskCluster exists
     created_object: dict[str, Any] | None = None  # as the API server answered the create
     cluster_ready: bool = False  # a DaskJob's DaskCluster exists: its extras can follow
+    creating_extras: bool = False
     container: str = ""  # the container whose log is the attempt's log
     pods: dict[str, PodWait] = field(default_factory=dict)
     refusal: Waiting | None = None  # of our own create call, while it is retried
