@@ -269,3 +269,67 @@ def test_a_resync_lists_each_kind_once_by_label(
     by_name = [r for r in lists if "metadata.name=" in r.params.get("fieldSelector", "")]
     assert len(by_label) >= 2  # resyncs ran, each one LIST of the namespace's Pods...
     assert by_name == []  # ...not one read per attempt
+
+
+def test_a_crash_looping_scheduler_is_waited_on_then_named(
+    fake: KubeHarness, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    monkeypatch.setenv("SLIPSTREAM_PENDING_TIMEOUT", "3")
+    monkeypatch.setenv("SLIPSTREAM_SYSTEM_RETRIES", "0")
+    eng = engine()
+    future = start(eng, "dask_wait", path=str(tmp_path / "never"))
+
+    def runner() -> dict | None:
+        jobs = created(fake, "daskjob")
+        name = jobs[0]["metadata"]["name"] if jobs else ""
+        return jobs[0] if name and "waiting for" in fake.logs(f"{name}-runner") else None
+
+    job = wait_until(runner, 90)
+    name = job["metadata"]["name"]
+    # The scheduler's Pod, as its Deployment makes it on another node, keeps crashing.
+    scheduler = f"{name}-scheduler-7c9d-x2"
+    fake.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": scheduler,
+                "labels": {
+                    **job["metadata"]["labels"],
+                    "dask.org/cluster-name": name,
+                    "dask.org/component": "scheduler",
+                },
+            },
+            "spec": {
+                "nodeName": "elsewhere",
+                "containers": [{"name": "scheduler", "image": "python:3.11", "command": ["x"]}],
+            },
+        }
+    )
+    fake.patch(
+        "pod",
+        scheduler,
+        {
+            "status": {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "scheduler",
+                        "image": "python:3.11",
+                        "ready": False,
+                        "restartCount": 5,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+                    }
+                ],
+            }
+        },
+        subresource="status",
+    )
+    outcome = future.result(60)
+    assert outcome.phase == ExecutionPhase.FAILED
+    error = outcome.error
+    assert error is not None and error.type == "slipstream.errors.PendingTooLong"
+    assert error.message.startswith(f"CrashLoopBackOff: Pod {scheduler}: container 'scheduler'")
+    assert "5 restarts, last exit code 1" in error.message
+    fake.delete("pod", scheduler)
