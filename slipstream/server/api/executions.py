@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from slipstream.server.api.deps import caller, services
+from slipstream.server.api.deps import FastJSON, caller, services
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT
 from slipstream.server.services.executions import LaunchRequest
@@ -84,15 +84,15 @@ def launch(
     return {"execution": execution_id}
 
 
-@router.get("")
+@router.get("", response_class=FastJSON)
 def list_executions(
     where: ExecutionFilter = Depends(_filter),
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=500),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> Any:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
-    return svc.executions.list_executions(where, limit, cursor)
+    return FastJSON(svc.executions.list_executions(where, limit, cursor))
 
 
 @router.get("/counts")
@@ -103,10 +103,10 @@ def phase_counts(
     return {"counts": svc.executions.counts(where)}
 
 
-@router.get("/{execution_id}")
-def get_execution(execution_id: Id, svc: Services = Depends(services)) -> dict[str, Any]:
+@router.get("/{execution_id}", response_class=FastJSON)
+def get_execution(execution_id: Id, svc: Services = Depends(services)) -> Any:
     """The execution and every node (nested ones and map summaries) in one response."""
-    return svc.executions.get(execution_id)
+    return FastJSON(svc.executions.get(execution_id))
 
 
 @router.post("/{execution_id}/abort")

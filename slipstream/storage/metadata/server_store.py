@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from slipstream.errors import SlipstreamError
-from slipstream.storage.metadata import engines, rows
+from slipstream.storage.metadata import engines
 from slipstream.storage.metadata.batch import dialect_insert
 from slipstream.storage.metadata.schema import attempts, executions, nodes
 from slipstream.storage.metadata.server_records import (
@@ -34,6 +34,8 @@ from slipstream.types import ExecutionPhase
 _TERMINAL = [p.value for p in ExecutionPhase if p.terminal]
 _encode = msgspec.json.Encoder(order="deterministic").encode
 _decode_labels = msgspec.json.Decoder(dict[str, str]).decode
+_decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+_ATTEMPT_FIELDS = AttemptRecord.__struct_fields__
 _SUMMARY_COLUMNS = (
     executions.c.id,
     executions.c.name,
@@ -325,8 +327,9 @@ class ServerStore:
 
     def node_attempts(self, execution_id: str) -> list[AttemptRecord]:
         """Attempts of the execution's nodes (not of map items, which the map summarises)."""
+        columns = [attempts.c[name] for name in _ATTEMPT_FIELDS]
         query = (
-            sa.select(attempts)
+            sa.select(*columns)
             .select_from(
                 attempts.join(
                     nodes,
@@ -339,5 +342,12 @@ class ServerStore:
             .where(attempts.c.execution_id == execution_id)
             .order_by(attempts.c.node_id, attempts.c.attempt)
         )
+        out = []
         with self._engine.connect() as conn:
-            return [rows.attempt_record(r._mapping) for r in conn.execute(query)]
+            # Positional rows: thousands of attempts are read per detail, so no row mappings.
+            for row in conn.execute(query):
+                values = dict(zip(_ATTEMPT_FIELDS, row, strict=True))
+                values["handle"] = _decode_object(values["handle"]) if values["handle"] else {}
+                values["info"] = _decode_object(values["info"]) if values["info"] else {}
+                out.append(AttemptRecord(**values))
+        return out
