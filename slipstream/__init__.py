@@ -16,6 +16,7 @@ from slipstream.sdk.calls import set_local_executor
 from slipstream.sdk.conditional import conditional
 from slipstream.sdk.context import ExecutionContext, current_context
 from slipstream.sdk.dynamic import dynamic
+from slipstream.sdk.failure import FailureInfo, WorkflowFailurePolicy
 from slipstream.sdk.image_spec import ImageSpec
 from slipstream.sdk.launch_plan import LaunchPlan
 from slipstream.sdk.map_task import map_task
@@ -43,6 +44,7 @@ __all__ = [
     "DefinitionError",
     "Directory",
     "ExecutionContext",
+    "FailureInfo",
     "File",
     "FixedRate",
     "ImageSpec",
@@ -52,6 +54,7 @@ __all__ = [
     "Secret",
     "StructuredDataset",
     "TaskTimeoutError",
+    "WorkflowFailurePolicy",
     "__version__",
     "conditional",
     "current_context",

@@ -113,6 +113,14 @@ def check_workflow(template: WorkflowTemplate) -> None:
     for name in outputs:
         if name not in template.outputs:
             raise CompileError(f"workflow {template.name!r}: output {name!r} is never bound")
+    if template.failure_node is not None:
+        handler = template.failure_node
+        if handler.id in nodes:
+            raise CompileError(
+                f"workflow {template.name!r}: the on_failure node {handler.id!r} has the id of "
+                "another node"
+            )
+        node_interface(template, handler)  # its task or workflow must be known
     topological_order(template)
 
 
@@ -213,3 +221,19 @@ def topological_order(template: WorkflowTemplate) -> list[str]:
                 order.append(current)
                 stack.pop()
     return order
+
+
+def downstream(template: WorkflowTemplate, node_id: str) -> set[str]:
+    """Every node that depends on `node_id`, directly or not (data or `>>`)."""
+    dependents: dict[str, set[str]] = {}
+    for node in template.nodes:
+        for dep in dependencies(node):
+            dependents.setdefault(dep, set()).add(node.id)
+    found: set[str] = set()
+    todo = [node_id]
+    while todo:
+        for child in dependents.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found

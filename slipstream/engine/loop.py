@@ -12,7 +12,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from slipstream.compiler.dag import dependencies
+from slipstream.compiler.dag import dependencies, downstream, node_interface
 from slipstream.engine.attempts import Attempt, CacheGate, Cancellations, launch
 from slipstream.engine.nodes.base import EngineServices
 from slipstream.engine.nodes.registry import NodeKindRegistry
@@ -31,6 +31,7 @@ from slipstream.ir import (
     failures,
 )
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
+from slipstream.sdk.failure import failure_literal
 from slipstream.storage.records import AttemptRecord, ExecutionRecord, NodeRecord
 from slipstream.types import AttemptPhase, ExecutionPhase, NodePhase
 
@@ -79,6 +80,10 @@ class ExecutionLoop:
         self.inbox: queue.SimpleQueue[tuple[str, AttemptSpec, Any]] = queue.SimpleQueue()
         self.cancellations = Cancellations()
         self.failure: tuple[NodeState, ErrorDocument] | None = None
+        # A failed workflow body, by the id of the node that runs it ("" for the execution):
+        # its first failure, and the full id of its on_failure handler node once started.
+        self.body_failures: dict[str, tuple[NodeState, ErrorDocument]] = {}
+        self.handlers: dict[str, str] = {}
         self.exception: BaseException | None = None
         self.outputs: LiteralMap | None = None
         self.output_values: dict[str, Any] | None = None
@@ -227,6 +232,13 @@ class ExecutionLoop:
             except ExecutionError as exc:
                 self.fail(state, failures.system_failure(str(exc)))
                 continue
+            error_input = state.node.spec.get("error_input")
+            if error_input and self.handlers.get(state.parent) == state.id:
+                failed, error = self.body_failures[state.parent]
+                variable = node_interface(state.scope.template, state.node).input(error_input)
+                assert variable is not None
+                inputs[error_input] = failure_literal(variable.type, error.message, failed.id)
+                values = None
             kind.start(self, state, inputs, values)
 
     def _launch_queued(self) -> None:
@@ -423,6 +435,13 @@ class ExecutionLoop:
             dependent.waiting_on.discard(state.id)
             if not dependent.waiting_on and dependent.phase == NodePhase.QUEUED:
                 self.ready.append(dependent_id)
+        if self.handlers.get(state.parent) == state.id:
+            self._body_failed(state.parent)  # the handler ran: now its workflow fails
+            return
+        if state.parent in self.body_failures:
+            if self._body_idle(state.parent):
+                self._body_failed(state.parent)
+            return
         if state.parent:
             parent = self.states[state.parent]
             parent.children.discard(state.id)
@@ -432,16 +451,64 @@ class ExecutionLoop:
     def fail(
         self, state: NodeState, error: ErrorDocument, exception: BaseException | None = None
     ) -> None:
-        if self.failure is None and exception is not None:
-            self.exception = exception  # a local caller gets the user's own exception
+        if self.failure is None and self.exception is None and exception is not None:
+            self.exception = exception  # a local caller gets the (first) user's own exception
         self.cache.release(state.id)
         state.record.error = dumps(error)
         self._set_phase(state, NodePhase.FAILED, f"{error.type}: {error.message}")
-        if state.parent:
-            parent = self.states[state.parent]
-            if not parent.phase.terminal:
-                self.fail(parent, error)
-                return
+        key = state.parent
+        if self.handlers.get(key) == state.id:  # the on_failure handler failed too
+            self._body_failed(key)
+            return
+        self.body_failures.setdefault(key, (state, error))
+        body = self._body(key)
+        if body.template.failure_policy == "after_executable":
+            for node_id in downstream(body.template, state.node.id):
+                skipped = self.states[body.full_id(node_id)]
+                if not skipped.phase.terminal:
+                    self._set_phase(skipped, NodePhase.SKIPPED, f"upstream {state.id!r} failed")
+            if not self._body_idle(key):
+                return  # every node that can still run does; the last one fails the body
+        self._body_failed(key)
+
+    # -- failure handling: on_failure handlers and failure policies ----------------------------
+    def _body(self, key: str) -> Scope:
+        """The workflow body run by node `key` ("" for the execution's own)."""
+        owner = self.states.get(key) if key else None
+        return owner.child_scope if owner is not None and owner.child_scope else self.root
+
+    def _body_idle(self, key: str) -> bool:
+        body = self._body(key)
+        return all(self.states[body.full_id(n.id)].phase.terminal for n in body.template.nodes)
+
+    def _body_failed(self, key: str) -> None:
+        """A workflow body failed: run its on_failure handler first, then fail its owner."""
+        body = self._body(key)
+        handler = body.template.failure_node
+        if handler is not None and key not in self.handlers:
+            self._abort_all("", prefix=body.prefix)
+            full = body.full_id(handler.id)
+            record = NodeRecord(
+                execution_id=self.record.id,
+                node_id=full,
+                parent_id=key,
+                kind=handler.kind,
+                target=handler.target,
+            )
+            self.states[full] = NodeState(id=full, node=handler, scope=body, record=record)
+            self.recorder.new_nodes([record])
+            self.unfinished += 1
+            self.handlers[key] = full
+            if key:
+                self.states[key].children.add(full)
+            self.ready.append(full)
+            return
+        state, error = self.body_failures[key]
+        if key:
+            owner = self.states[key]
+            if not owner.phase.terminal:
+                self.fail(owner, error)
+            return
         if self.failure is None:
             self.failure = (state, error)
             self._abort_all("")
@@ -460,23 +527,28 @@ class ExecutionLoop:
         self.recorder.event(state.id, record.attempts, phase.value, message)
         self.node_changed(state)
 
-    def _abort_all(self, reason: str) -> None:
-        """Stop every attempt in flight at once; nodes not finished become ABORTED."""
+    def _abort_all(self, reason: str, prefix: str = "") -> None:
+        """Stop every attempt in flight (under `prefix`) at once; unfinished nodes are ABORTED."""
         if reason:
             self.aborting = reason
-        for attempt in self.in_flight.values():
+        for attempt in list(self.in_flight.values()):
+            if not attempt.owner.startswith(prefix):
+                continue
             if attempt.handle is not None:
                 self.cancellations.cancel(attempt.runner, attempt.handle, attempt.id)
                 if attempt.keeps_rows:
                     self.recorder.attempt(attempt.row(AttemptPhase.ABORTED))
-        self.cache.release_all()
-        self.in_flight.clear()
-        self.deadlines.clear()
-        self.to_launch.clear()
-        self.slots_taken = 0
-        for state in self.states.values():
-            if state.phase.terminal:
+            del self.in_flight[attempt.id]
+            self.deadlines.pop(attempt.id, None)
+            self.slots_taken -= 1
+        self.to_launch = [a for a in self.to_launch if not a.owner.startswith(prefix)]
+        if not prefix:
+            self.cache.release_all()
+            self.slots_taken = 0
+        for state in list(self.states.values()):
+            if state.phase.terminal or not state.id.startswith(prefix):
                 continue
+            self.cache.release(state.id)
             self.kinds.get(state.node.kind).abort(self, state)
             self._set_phase(state, NodePhase.ABORTED, reason or "another node failed")
         self.cancellations.join()  # all were asked to stop at once; now wait for each to go

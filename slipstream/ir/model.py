@@ -175,6 +175,8 @@ class WorkflowTemplate(
     tasks: dict[str, TaskTemplate] = msgspec.field(default_factory=dict)
     workflows: dict[str, WorkflowTemplate] = msgspec.field(default_factory=dict)
     source_file: str = ""
+    failure_node: Node | None = None  # on_failure: runs when the workflow fails
+    failure_policy: str = ""  # "" = fail immediately; "after_executable": run what still can
 
 
 class ScheduleSpec(msgspec.Struct, frozen=True, omit_defaults=True):

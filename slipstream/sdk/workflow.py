@@ -12,6 +12,7 @@ from slipstream.errors import CompileError, DefinitionError
 from slipstream.ir import Binding, WorkflowTemplate
 from slipstream.sdk.calls import run_locally
 from slipstream.sdk.entity import default_name, function_reference
+from slipstream.sdk.failure import WorkflowFailurePolicy, failure_node, policy_value
 from slipstream.sdk.interface import SINGLE_OUTPUT, PythonInterface, build_interface
 from slipstream.sdk.promise import Promise
 from slipstream.sdk.tracing import TracingContext, current_tracing, tracing
@@ -28,6 +29,8 @@ class WorkflowDefinition:
         *,
         name: str | None = None,
         registry: TypeRegistry | None = None,
+        on_failure: Any = None,
+        failure_policy: WorkflowFailurePolicy | None = None,
     ) -> None:
         self.function = fn
         self.name = name or default_name(fn)
@@ -46,6 +49,15 @@ class WorkflowDefinition:
         with tracing(context):
             result = fn(**inputs)
         outputs = _bind_outputs(context, self.interface, result, self.name)
+        where = f"workflow {self.name!r}"
+        handler = None
+        if on_failure is not None:
+            taken = {node.id for node in context.nodes}
+            handler = failure_node(on_failure, self.interface, where, taken)
+            kind = "task" if on_failure.kind == "task" else "workflow"
+            context.add_entity(on_failure.name, on_failure, on_failure.template, kind)
+            for entity_name, entity in getattr(on_failure, "entities", {}).items():
+                context.add_entity(entity_name, entity, entity.template, entity.kind)
         self.template = WorkflowTemplate(
             name=self.name,
             interface=self.interface.ir,
@@ -54,6 +66,8 @@ class WorkflowDefinition:
             tasks=context.tasks,
             workflows=context.workflows,
             source_file=source_file,
+            failure_node=handler,
+            failure_policy=policy_value(failure_policy, where),
         )
         check_workflow(self.template)
         self.entities: dict[str, Any] = dict(context.entities)
@@ -131,12 +145,19 @@ def _is_void(result: Any) -> bool:
     return isinstance(result, VoidPromise)
 
 
-def workflow(fn: Any = None, *, name: str | None = None) -> Any:
-    """Declare a workflow: `@workflow` or `@workflow(name="...")`."""
+def workflow(
+    fn: Any = None,
+    *,
+    name: str | None = None,
+    on_failure: Any = None,
+    failure_policy: WorkflowFailurePolicy | None = None,
+) -> Any:
+    """Declare a workflow: `@workflow` or `@workflow(name=, on_failure=, failure_policy=)`."""
+    options = {"name": name, "on_failure": on_failure, "failure_policy": failure_policy}
     if fn is not None:
-        return WorkflowDefinition(fn, name=name)
+        return WorkflowDefinition(fn, **options)
 
     def decorate(function: Callable[..., Any]) -> WorkflowDefinition:
-        return WorkflowDefinition(function, name=name)
+        return WorkflowDefinition(function, **options)
 
     return decorate

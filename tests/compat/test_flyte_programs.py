@@ -43,6 +43,7 @@ class Program:
     printed: str  # the script's stdout under Flyte's semantics
     runs: tuple[Run, ...] = ()
     renders: tuple[Render, ...] = field(default=())
+    failing: tuple[tuple[str, str], ...] = ()  # entity, failed node: run --isolate fails there
 
 
 CASES = [
@@ -142,6 +143,22 @@ where: SLIPSTREAM_SECRET_DB_USER
         ),
     ),
     Program(
+        "failure_handlers",
+        """\
+wf1 failed: Fail!
+Creating cluster: my_cluster
+1 2
+Deleting cluster my_cluster due to FailureInfo(message='Fail!', failed_node_id='t1')
+wf2 failed: Fail!
+Creating cluster: my_cluster
+Creating cluster: another_cluster
+1 2
+Sub-workflow handler for another_cluster
+Deleting cluster my_cluster due to FailureInfo(message='Fail!', failed_node_id='subwf')
+""",
+        failing=(("wf1", "t1"), ("wf2", "subwf")),
+    ),
+    Program(
         "image_spec",
         """\
 image_wf: hello world
@@ -203,6 +220,23 @@ def test_a_flyte_program(case: Program, env: dict[str, str], tmp_path: Path) -> 
             )
             for name in run.outputs:
                 assert f"  {name}: " in shown.stdout, shown.stdout
+    for entity, node in case.failing:
+        done = subprocess.run(
+            [sys.executable, "-m", "slipstream", "run", "--isolate", "--json", program, entity],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        document = json.loads(done.stdout.strip().splitlines()[-1])
+        assert document["phase"] == "FAILED", done.stderr
+        assert f"user error in node {node!r}: ValueError: Fail!" in done.stderr
+        shown = _run(
+            ["-m", "slipstream", "executions", "show", document["execution"]], env, tmp_path
+        )
+        lines = shown.stdout.splitlines()
+        assert any("clean-up" in line and "SUCCEEDED" in line for line in lines), shown.stdout
     for render in case.renders:
         done = _run(
             ["-m", "slipstream", "k8s", "render", program, render.entity, *render.args],
