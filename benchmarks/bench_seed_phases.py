@@ -171,6 +171,11 @@ def main() -> None:
     table(
         "a script calling increment_numbers(list_length=1000)", SLIPSTREAM_PHASES, results["call"]
     )
+    table(
+        "the same `slipstream run` with Dask(report=False)",
+        SLIPSTREAM_PHASES,
+        results["run_unreported"],
+    )
     table("raw dask (LocalCluster(n_workers=4) + map + gather + close)", RAW_PHASES, results["raw"])
     raw = statistics.median(r["@exit"] for r in results["raw"])
     for name, label in (("run", "`slipstream run`"), ("call", "function call")):
