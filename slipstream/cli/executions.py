@@ -140,7 +140,10 @@ def _info_lines(info: dict[str, Any]) -> list[str]:
     if "case" in info:
         lines.append(f"took case {info['case']}")
     for key, value in info.items():
-        if key not in {"dashboard", "case", *_MAP_KEYS} and isinstance(value, str | int | float):
+        shown = key not in {"dashboard", "case", *_MAP_KEYS} and isinstance(
+            value, str | int | float
+        )
+        if shown and value != "":  # "": e.g. "waiting" once an attempt no longer waits
             lines.append(f"{key}: {value}")
     return lines
 

@@ -9,9 +9,11 @@ import time
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from harness import KubeHarness, refusal
 from runner_support import created, engine, point_at, run, start, wait_until
 
+from slipstream.cli.main import cli
 from slipstream.runners.kubernetes.follower import Follower
 from slipstream.runners.kubernetes.watches import Watches
 from slipstream.types import ExecutionPhase
@@ -65,10 +67,14 @@ def test_an_unschedulable_pod_says_why_at_once_and_runs_once_it_can(
     assert info and time.monotonic() - began < 10
     waiting = node_info(eng, execution_id)["waiting"]
     assert "cannot be scheduled (Unschedulable)" in waiting
+    shown = CliRunner().invoke(cli, ["executions", "show", execution_id])
+    assert f"waiting: {waiting}" in shown.output
     k8s.release_scheduling()
     outcome = future.result(60)
     assert outcome.phase == ExecutionPhase.SUCCEEDED, outcome.error
     assert node_info(eng, execution_id)["waiting"] == ""  # no longer waiting
+    shown = CliRunner().invoke(cli, ["executions", "show", execution_id])
+    assert shown.exit_code == 0 and "waiting:" not in shown.output
 
 
 def test_a_wait_longer_than_pending_timeout_is_a_system_failure_naming_the_reason(

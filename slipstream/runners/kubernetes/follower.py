@@ -311,6 +311,8 @@ class Follower:
     def _started(self, tracked: Tracked, info: dict[str, Any]) -> None:
         if not tracked.started:
             tracked.started = True
+            if tracked.spec.attempt > 1 and not tracked.reported_wait:
+                info = {**info, "waiting": "", "notice": ""}  # an earlier attempt's wait is over
             tracked.events.attempt_info(tracked.spec, info)
 
     def _waits(self, tracked: Tracked) -> None:
@@ -322,7 +324,7 @@ class Follower:
         waiting, changed = tracked.update_wait(now)
         if changed:
             text = waiting.message if waiting is not None else ""
-            info = {"waiting": text, **({"notice": f"waiting: {text}"} if text else {})}
+            info = {"waiting": text, "notice": f"waiting: {text}" if text else ""}
             tracked.events.attempt_info(tracked.spec, info)
         since = tracked.waiting_since
         if waiting is not None and since is not None and now - since >= self.pending_timeout:
