@@ -1,9 +1,17 @@
-"""Settings from the environment, then [tool.slipstream] in pyproject.toml; read by every layer."""
+"""Settings from the environment, then [tool.slipstream] in pyproject.toml; read by every layer.
+
+Every setting has a type and a range, checked when the settings are loaded: a bad value is a
+ConfigError naming the setting, where it came from, the value and what was expected.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +19,8 @@ from typing import Any
 from slipstream.errors import ConfigError
 
 ENV_PREFIX = "SLIPSTREAM_"
+RUNNERS = ("inprocess", "process", "kubernetes")
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
 @dataclass(frozen=True)
@@ -85,39 +95,199 @@ class Settings:
         return replace(self, **values)
 
 
-_JSON_FIELDS = {"spot_node_selector", "spot_tolerations", "gpu_tolerations"}
+# -- parsing one raw value (text from the environment, or a TOML value) -------------------------
 
 
-def _coerce(name: str, raw: Any, default: Any) -> Any:
-    if name in _JSON_FIELDS:
-        if isinstance(raw, str):
-            import json
+class _Bad(Exception):
+    """A value that does not fit; carries what was expected."""
 
-            try:
-                return json.loads(raw)
-            except ValueError as exc:
-                raise ConfigError(f"{name}={raw!r} is not valid JSON: {exc}") from None
+
+def _as_int(raw: Any) -> int:
+    if isinstance(raw, bool | float):
+        raise _Bad("an integer")
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise _Bad("an integer") from None
+
+
+def _as_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise _Bad("a number")
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise _Bad("a number") from None
+    if not math.isfinite(value):
+        raise _Bad("a finite number")
+    return value
+
+
+def _as_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
         return raw
-    if isinstance(default, bool):
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in {"1", "true", "yes", "on"}:
-            return True
-        if text in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{name}={raw!r} is not a boolean (expected true or false)")
-    if isinstance(default, int):
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise _Bad("a boolean (true or false)")
+
+
+def _as_str(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise _Bad("a string")
+    return raw
+
+
+def _as_json(raw: Any) -> Any:
+    if isinstance(raw, str):
         try:
-            return int(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if isinstance(default, float):
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}={raw!r} is not a number") from None
-    return str(raw)
+            return json.loads(raw)
+        except ValueError as exc:
+            raise _Bad(f"valid JSON ({exc})") from None
+    return raw
+
+
+# -- checks of a parsed value: return the problem, or "" --------------------------------------
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+def _at_least(minimum: int, what: str) -> Callable[[Any], str]:
+    return lambda value: "" if value >= minimum else f"{what} >= {minimum}"
+
+
+def _home(value: str) -> str:
+    if not value.strip():
+        return "a folder path"
+    path = Path(os.path.expanduser(value))
+    if path.exists() and not path.is_dir():
+        return f"a folder ({path} exists and is not a folder)"
+    return ""
+
+
+def database_url_problem(url: str) -> str:
+    """What is wrong with a database URL ("" when nothing); shared with the metadata store."""
+    expected = "sqlite:///path/to/file.db or postgresql://user@host:port/db"
+    if "://" not in url:
+        return f"a URL ({expected})"
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() not in DATABASE_SCHEMES:
+        return f"a URL of scheme sqlite or postgresql ({expected})"
+    if scheme.lower().startswith("sqlite"):
+        database = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
+        if not database or database == ":memory:" or database.startswith("file::memory:"):
+            return f"an SQLite file, not in memory ({expected})"
+    elif not rest.split("/", 1)[0].rsplit("@", 1)[-1]:
+        return f"a PostgreSQL URL with a host ({expected})"
+    return ""
+
+
+def _database_url(value: str) -> str:
+    return database_url_problem(value) if value else ""
+
+
+def _blob_url(value: str) -> str:
+    if not value or value.startswith("/"):
+        return ""
+    scheme, sep, rest = value.partition("://")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        return "a URL such as file:///abs/path, s3://bucket/prefix or an absolute path"
+    if scheme == "file" and not rest.startswith("/"):
+        return "an absolute file URL (file:///abs/path, with three slashes)"
+    return ""
+
+
+def _server_url(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not value or (sep and scheme in ("http", "https") and rest.split("/", 1)[0]):
+        return ""
+    return "an http:// or https:// URL with a host (e.g. http://127.0.0.1:8765)"
+
+
+def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
+    return lambda value: "" if value in names else f"one of {', '.join(names)}"
+
+
+def _pattern(regex: re.Pattern[str], what: str, allow_empty: bool) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if (allow_empty and not value) or regex.fullmatch(value):
+            return ""
+        return what
+
+    return check
+
+
+def _string_map(value: Any) -> str:
+    ok = isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+    return "" if ok else 'a JSON object of strings ({"label": "value"})'
+
+
+def _tolerations(value: Any) -> str:
+    ok = isinstance(value, list) and all(
+        isinstance(item, dict) and all(isinstance(k, str) for k in item) for item in value
+    )
+    return "" if ok else "a JSON list of toleration objects"
+
+
+@dataclass(frozen=True)
+class Rule:
+    parse: Callable[[Any], Any]
+    check: Callable[[Any], str] = lambda value: ""
+
+
+RULES: dict[str, Rule] = {
+    "home": Rule(_as_str, _home),
+    "database_url": Rule(_as_str, _database_url),
+    "blob_url": Rule(_as_str, _blob_url),
+    "runner": Rule(_as_str, _one_of(RUNNERS)),
+    "max_parallelism": Rule(_as_int, _at_least(1, "an integer")),
+    "system_retries": Rule(_as_int, _at_least(0, "an integer")),
+    "retry_backoff": Rule(_as_float, _at_least(0, "a number")),
+    "retry_backoff_max": Rule(_as_float, _at_least(0, "a number")),
+    "offload_threshold": Rule(_as_int, _at_least(0, "an integer")),
+    "warm_processes": Rule(_as_bool),
+    "namespace": Rule(_as_str, _pattern(_DNS_LABEL, "a Kubernetes namespace name", False)),
+    "image": Rule(_as_str),
+    "service_account": Rule(
+        _as_str, _pattern(_DNS_NAME, "a Kubernetes service account name", True)
+    ),
+    "blob_secret": Rule(_as_str, _pattern(_DNS_NAME, "a Kubernetes Secret name", True)),
+    "kubeconfig": Rule(_as_str),
+    "spot_node_selector": Rule(_as_json, _string_map),
+    "spot_tolerations": Rule(_as_json, _tolerations),
+    "gpu_tolerations": Rule(_as_json, _tolerations),
+    "pending_timeout": Rule(_as_float, _at_least(0, "a number")),
+    "delete_timeout": Rule(_as_float, _at_least(0, "a number")),
+    "task_service_account": Rule(
+        _as_str, _pattern(_DNS_NAME, "a Kubernetes service account name", True)
+    ),
+    "task_service_account_token": Rule(_as_bool),
+    "image_pull_policy": Rule(_as_str, _one_of(("", "Always", "IfNotPresent", "Never"))),
+    "run_as_user": Rule(_as_int, _at_least(0, "an integer")),
+    "server_url": Rule(_as_str, _server_url),
+    "server_token": Rule(_as_str),
+}
+
+
+def checked(name: str, raw: Any, source: str) -> Any:
+    """raw parsed and checked as setting `name`; a ConfigError naming all of it otherwise."""
+    rule = RULES[name]
+    try:
+        value = rule.parse(raw)
+        problem = rule.check(value)
+    except _Bad as bad:
+        problem = str(bad)
+    if problem:
+        raise ConfigError(
+            f"setting {name}={raw!r} (from {source}) is not valid: expected {problem}"
+        )
+    return value
 
 
 def _find_pyproject(start: Path) -> Path | None:
@@ -128,33 +298,40 @@ def _find_pyproject(start: Path) -> Path | None:
     return None
 
 
+def _pyproject_table(pyproject: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(pyproject.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"{pyproject} cannot be read ({exc}); slipstream reads its [tool.slipstream] table: "
+            "fix the file, or run from a folder outside this project"
+        ) from None
+    table = document.get("tool", {}).get("slipstream", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.slipstream] is not a table")
+    return table
+
+
 def load_settings(cwd: str | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Environment variables (SLIPSTREAM_<NAME>) win over [tool.slipstream] in pyproject.toml."""
     env = os.environ if environ is None else environ
-    defaults = Settings()
     values: dict[str, Any] = {}
     pyproject = _find_pyproject(Path(cwd or os.getcwd()).resolve())
     if pyproject is not None:
-        try:
-            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("slipstream", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{pyproject}: cannot read [tool.slipstream]: {exc}") from None
-        known = {f.name for f in fields(Settings)}
-        for key, raw in table.items():
+        source = f"[tool.slipstream] in {pyproject}"
+        for key, raw in _pyproject_table(pyproject).items():
             name = key.replace("-", "_")
-            if name not in known:
+            if name not in RULES:
                 raise ConfigError(
                     f"{pyproject}: unknown setting {key!r} in [tool.slipstream] "
-                    f"(known: {', '.join(sorted(known))})"
+                    f"(known: {', '.join(sorted(RULES))})"
                 )
-            values[name] = _coerce(name, raw, getattr(defaults, name))
+            values[name] = checked(name, raw, source)
     for f in fields(Settings):
-        raw = env.get(ENV_PREFIX + f.name.upper())
+        variable = ENV_PREFIX + f.name.upper()
+        raw = env.get(variable)
         if raw is not None and raw != "":
-            values[f.name] = _coerce(f.name, raw, getattr(defaults, f.name))
-    settings = replace(defaults, **values)
-    if settings.runner not in {"inprocess", "process", "kubernetes"}:
-        raise ConfigError(
-            f"runner={settings.runner!r} is not one of inprocess, process, kubernetes"
-        )
-    return settings
+            values[f.name] = checked(f.name, raw, f"the environment variable {variable}")
+    if "home" not in values:
+        checked("home", Settings.home, "the default")
+    return replace(Settings(), **values)

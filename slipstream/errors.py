@@ -112,3 +112,22 @@ class KubernetesApiError(SystemFailure):
 
 class KubernetesRunnerError(SystemFailure):
     """The Kubernetes runner could not collect an attempt's outcome."""
+
+
+class StorageError(SystemFailure):
+    """A store failed for its own sake (down, full, read-only, corrupt), never the user's.
+
+    Its message names the store's URL (password hidden) or path, the error and what to do.
+    """
+
+
+class MetadataStoreError(StorageError):
+    """The metadata database cannot be opened or used."""
+
+
+class NoDatabaseError(MetadataStoreError):
+    """A read-only open found no slipstream database there (and created nothing)."""
+
+
+class BlobStoreError(StorageError):
+    """A blob could not be written or read for the blob store's sake (read-only, full, down)."""

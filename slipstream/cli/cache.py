@@ -9,6 +9,7 @@ import time
 import click
 
 from slipstream.cli.context import engine as make_engine
+from slipstream.cli.context import read_store
 from slipstream.cli.output import when
 from slipstream.compiler.registry import default_registry
 from slipstream.compiler.values import parse_text
@@ -25,7 +26,9 @@ def cache() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_entries(task_name: str | None, as_json: bool) -> None:
     """Cached results, newest first."""
-    entries = sorted(make_engine().store.cache_list(task_name), key=lambda e: -e.created_at)
+    with read_store() as store:
+        found = [] if store is None else store.cache_list(task_name)
+    entries = sorted(found, key=lambda e: -e.created_at)
     if as_json:
         click.echo(
             json.dumps(

@@ -10,13 +10,21 @@ from typing import Any
 import click
 
 from slipstream.cli.context import engine as make_engine
+from slipstream.cli.context import read_engine, read_store, settings_for
+from slipstream.cli.errors import EXIT_INTERRUPTED
 from slipstream.cli.executions_remote import ServerModeGroup, remote_executions
-from slipstream.cli.output import EXIT_INTERRUPTED, duration, print_error, report_outcome, when
+from slipstream.cli.output import duration, print_error, report_outcome, when
 from slipstream.cli.progress import Progress
 from slipstream.cli.reports import kept_reports, report
+from slipstream.cli.signals import Terminated, exit_resumable, sigterm_stops
 from slipstream.compiler.values import literal_to_display
+from slipstream.engine.cache import offloaded
 from slipstream.errors import ExecutionError
 from slipstream.ir import ErrorDocument, LiteralMapDocument, WorkflowTemplate, decode
+from slipstream.storage.blobs import BlobStore
+from slipstream.types import ExecutionPhase
+
+PHASES = tuple(phase.value for phase in ExecutionPhase)
 
 
 @click.group("executions", cls=ServerModeGroup, remote_commands=remote_executions)
@@ -25,22 +33,38 @@ def executions(remote: str | None) -> None:
     """List, inspect, resume and abort executions (on a server with --remote URL)."""
 
 
-def _require(engine: Any, execution_id: str) -> Any:
-    record = engine.store.get_execution(execution_id)
+def _require(store: Any, execution_id: str) -> Any:
+    record = None if store is None else store.get_execution(execution_id)
     if record is None:
         raise click.BadParameter(f"no execution {execution_id!r}", param_hint="ID")
     return record
 
 
+def _known(execution_id: str) -> Any:
+    """The execution's record, checked without creating a database where there is none."""
+    with read_store() as store:
+        return _require(store, execution_id)
+
+
 @executions.command("list")
-@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
-@click.option("--phase", default=None, help="Only executions in this phase.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many."
+)
+@click.option(
+    "--phase",
+    type=click.Choice(PHASES, case_sensitive=False),
+    default=None,
+    help="Only executions in this phase.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_executions(limit: int, phase: str | None, as_json: bool) -> None:
-    """The most recent executions."""
-    records = make_engine().store.list_executions(
-        limit=limit, phase=phase.upper() if phase else None
-    )
+    """The most recent executions, newest first."""
+    with read_store() as store:
+        records = (
+            []
+            if store is None
+            else store.list_executions(limit=limit, phase=phase.upper() if phase else None)
+        )
     if as_json:
         click.echo(
             json.dumps(
@@ -59,7 +83,7 @@ def list_executions(limit: int, phase: str | None, as_json: bool) -> None:
         )
         return
     if not records:
-        click.echo("no executions yet", err=True)
+        click.echo(f"no {phase.upper()} executions" if phase else "no executions yet", err=True)
         return
     click.echo(f"{'EXECUTION':16} {'PHASE':10} {'STARTED':20} {'DURATION':>10}  NAME")
     for r in records:
@@ -153,22 +177,27 @@ def _info_lines(info: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(execution_id: str, as_json: bool) -> None:
     """One execution: its nodes (nested), phases, attempts, errors and outputs."""
-    engine = make_engine()
-    record = _require(engine, execution_id)
-    nodes = engine.store.get_nodes(execution_id)
-    attempts: dict[str, list[Any]] = {}
-    for attempt in engine.store.get_attempts(execution_id):
-        attempts.setdefault(attempt.node_id, []).append(attempt)
+    with read_store() as store:
+        record = _require(store, execution_id)
+        assert store is not None
+        nodes = store.get_nodes(execution_id)
+        attempts: dict[str, list[Any]] = {}
+        for attempt in store.get_attempts(execution_id):
+            attempts.setdefault(attempt.node_id, []).append(attempt)
     template = decode(record.template, WorkflowTemplate)
     outputs: dict[str, Any] = {}
+    missing: list[str] = []
     if record.outputs:
-        for name, literal in decode(record.outputs, LiteralMapDocument).literals.items():
+        literals = decode(record.outputs, LiteralMapDocument).literals
+        for name, literal in literals.items():
             variable = template.interface.output(name)
             if variable is not None:
                 outputs[name] = literal_to_display(literal, variable.type)
+        missing = _missing_blobs(literals)
     error = decode(record.error, ErrorDocument) if record.error else None
+    blobs = BlobStore(settings_for().resolved_blob_url)
     kept = {  # Dask nodes (they report a dashboard): the report and summary their last attempt kept
-        node.node_id: kept_reports(engine.blobs, attempts[node.node_id][-1])
+        node.node_id: kept_reports(blobs, attempts[node.node_id][-1])
         for node in nodes
         if "dashboard" in node.info and attempts.get(node.node_id)
     }
@@ -183,6 +212,7 @@ def show(execution_id: str, as_json: bool) -> None:
                     "created_at": record.created_at,
                     "ended_at": record.ended_at,
                     "outputs": outputs,
+                    "missing_blobs": missing,
                     "error": json.loads(record.error) if record.error else None,
                     "nodes": [
                         _node_document(n, attempts.get(n.node_id, []), kept.get(n.node_id, {}))
@@ -222,6 +252,8 @@ def show(execution_id: str, as_json: bool) -> None:
         click.echo("outputs:")
         for name, value in outputs.items():
             click.echo(f"  {name}: {_shorten(json.dumps(value, default=str))}")
+    for uri in missing:
+        click.secho(f"  missing from the blob store: {uri}", fg="red")
     if error is not None:
         print_error(error, record.options.get("failed_node", ""))
 
@@ -231,16 +263,20 @@ def show(execution_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def resume(execution_id: str, as_json: bool) -> None:
     """Finish an execution whose engine died; nothing that succeeded runs again."""
-    record = _require(make_engine(), execution_id)
+    record = _known(execution_id)
     # Resume where it ran: an execution started with --isolate keeps its runner.
     engine = make_engine(record.options.get("runner") or None)
     progress = Progress()
     engine.observer = progress
     started = time.monotonic()
     try:
-        outcome = engine.resume(execution_id)
+        with sigterm_stops():
+            outcome = engine.resume(execution_id)
     except ExecutionError as exc:
         raise click.ClickException(str(exc)) from None
+    except Terminated:
+        progress.stop()
+        exit_resumable(execution_id)
     except KeyboardInterrupt:
         progress.stop()
         click.secho("interrupted: the execution was aborted", fg="red", err=True)
@@ -257,8 +293,8 @@ def resume(execution_id: str, as_json: bool) -> None:
 @click.argument("execution_id", metavar="ID")
 def abort(execution_id: str) -> None:
     """Stop a running execution and everything it launched."""
+    _known(execution_id)
     engine = make_engine()
-    _require(engine, execution_id)
     try:
         phase = engine.abort(execution_id)
     except ExecutionError as exc:
@@ -272,8 +308,12 @@ def abort(execution_id: str) -> None:
 @click.option("--attempt", type=int, default=None, help="Which attempt (default: the last).")
 def logs(execution_id: str, node: str, attempt: int | None) -> None:
     """Print the logs an attempt of NODE wrote (its process, or its Pod on Kubernetes)."""
-    engine = make_engine()
-    _require(engine, execution_id)
+    with read_engine() as engine:
+        _logs(engine, execution_id, node, attempt)
+
+
+def _logs(engine: Any, execution_id: str, node: str, attempt: int | None) -> None:
+    _require(engine and engine.store, execution_id)
     attempts = engine.store.get_attempts(execution_id, node)
     if not attempts:
         known = sorted({n.node_id for n in engine.store.get_nodes(execution_id)})
@@ -295,6 +335,12 @@ def logs(execution_id: str, node: str, attempt: int | None) -> None:
             "(in-process attempts log to the engine's own stderr)"
         )
     click.echo(text, nl=False)
+
+
+def _missing_blobs(literals: Any) -> list[str]:
+    """The blobs of stored outputs that are gone (checked for presence only: reads nothing)."""
+    blobs = BlobStore(settings_for().resolved_blob_url)
+    return [lit.uri for lit in offloaded(iter(literals.values())) if not blobs.exists(lit.uri)]
 
 
 executions.add_command(report)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+
+import slipstream
+from slipstream.cli.errors import UserModuleError
+
+_PACKAGE_DIR = str(Path(slipstream.__file__).resolve().parent)
+_CLICK_DIR = str(Path(click.__file__).resolve().parent)
+_IMPORTLIB_DIR = str(Path(importlib.__file__).resolve().parent)
 
 
 def module_for_file(path: Path) -> tuple[str, str]:
@@ -35,10 +43,14 @@ def load_entity(file_or_module: str, name: str) -> Any:
         sys.path.insert(0, root)
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise UserModuleError(import_failure(file_or_module, exc)) from exc
         raise click.BadParameter(
             f"cannot import {file_or_module!r}: {exc}", param_hint="FILE_OR_MODULE"
         ) from None
+    except Exception as exc:
+        raise UserModuleError(import_failure(file_or_module, exc)) from exc
     entity = getattr(module, name, None)
     if entity is None or getattr(entity, "kind", None) not in {"task", "workflow"}:
         found = sorted(
@@ -52,6 +64,25 @@ def load_entity(file_or_module: str, name: str) -> Any:
             param_hint="ENTITY",
         )
     return entity
+
+
+def _is_users(filename: str) -> bool:
+    return not (
+        filename.startswith("<frozen ")
+        or filename.startswith(_PACKAGE_DIR)
+        or filename.startswith(_CLICK_DIR)
+        or filename.startswith(_IMPORTLIB_DIR)
+    )
+
+
+def import_failure(file_or_module: str, exc: BaseException) -> str:
+    """What went wrong importing the user's code, with their own frames only."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_users(f.filename)]
+    lines = [f"importing {file_or_module} failed:\n"]
+    if frames:
+        lines += ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()
 
 
 _HELP = {"--help", "-h"}

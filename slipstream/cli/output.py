@@ -8,12 +8,10 @@ from typing import Any
 
 import click
 
+from slipstream.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED  # noqa: F401 (re-exported)
 from slipstream.compiler.values import literal_to_display
 from slipstream.ir import ErrorDocument, LiteralMap, TypedInterface
 from slipstream.types import ExecutionPhase
-
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 def display_outputs(outputs: LiteralMap, interface: TypedInterface) -> dict[str, Any]:

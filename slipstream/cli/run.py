@@ -9,12 +9,15 @@ from typing import Any
 import click
 
 from slipstream.cli.context import engine as make_engine
+from slipstream.cli.errors import EXIT_INTERRUPTED
 from slipstream.cli.inputs import input_options
 from slipstream.cli.loading import ENTITY_COMMAND_SETTINGS, entity_command_context
-from slipstream.cli.output import EXIT_INTERRUPTED, report_outcome
+from slipstream.cli.output import report_outcome
 from slipstream.cli.progress import Progress
 from slipstream.cli.run_remote import remote_options, run_remote
+from slipstream.cli.signals import Terminated, exit_resumable, sigterm_stops
 from slipstream.compiler.registry import TransformContext
+from slipstream.engine.ids import new_execution_id
 from slipstream.engine.local import encode_inputs
 from slipstream.errors import TypeTransformError
 
@@ -76,14 +79,20 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
     progress = Progress()
     engine.observer = progress
     started = time.monotonic()
+    execution_id = new_execution_id()
     try:
-        outcome = engine.execute(
-            entity.template,
-            inputs,
-            input_values=kwargs,
-            source_root=entity.source_root,
-            entities=entities,
-        )
+        with sigterm_stops():
+            outcome = engine.execute(
+                entity.template,
+                inputs,
+                input_values=kwargs,
+                source_root=entity.source_root,
+                entities=entities,
+                execution_id=execution_id,
+            )
+    except Terminated:
+        progress.stop()
+        exit_resumable(execution_id)
     except KeyboardInterrupt:
         progress.stop()
         click.secho(

@@ -109,18 +109,23 @@ def _parse_duration(text: str, py_type: Any) -> dt.timedelta:
     word = text.strip().lower().replace(" ", "")
     try:
         return dt.timedelta(seconds=float(word))
+    except OverflowError:
+        raise _bad(text, py_type, "too long a duration") from None
     except ValueError:
         pass
     match = _DURATION.fullmatch(word)
     if not word or match is None or not any(match.groupdict().values()):
         raise _bad(text, py_type, 'use seconds ("90") or units like "90s", "15m", "1h30m", "1d"')
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return dt.timedelta(
-        days=parts.get("d", 0),
-        hours=parts.get("h", 0),
-        minutes=parts.get("m", 0),
-        seconds=parts.get("s", 0),
-    )
+    try:
+        return dt.timedelta(
+            days=parts.get("d", 0),
+            hours=parts.get("h", 0),
+            minutes=parts.get("m", 0),
+            seconds=parts.get("s", 0),
+        )
+    except OverflowError:
+        raise _bad(text, py_type, "too long a duration") from None
 
 
 def _parse_enum(text: str, py_type: type[enum.Enum]) -> enum.Enum:

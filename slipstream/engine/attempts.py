@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from slipstream.engine.cache import cache_key, cache_version
+from slipstream.engine.cache import cache_key, cache_version, servable
 from slipstream.engine.recording import Recorder
 from slipstream.engine.retry import RetryDecision, decide
 from slipstream.ir import (
@@ -23,7 +23,6 @@ from slipstream.ir import (
     LiteralMap,
     LiteralMapDocument,
     TaskTemplate,
-    decode,
     dumps,
     failures,
 )
@@ -40,6 +39,9 @@ log = logging.getLogger("slipstream.engine")
 
 RESERVATION_LEASE_SECONDS = 30.0
 CACHE_WAIT_SECONDS = 0.2  # how soon a node waiting for another writer of its cache looks again
+# A body that ran longer than this has its success committed at once (not with the next write
+# batch), so a killed engine re-runs only bodies that were still running or took milliseconds.
+COMMIT_LONG_BODIES_SECONDS = 0.05
 
 
 @dataclass
@@ -61,6 +63,11 @@ class Attempt:
     def id(self) -> str:
         """The attempt's node id: the node's own, or "<map>/<index>"."""
         return self.spec.node_id
+
+    @property
+    def ran_long(self) -> bool:
+        """Long enough that its success is committed at once (COMMIT_LONG_BODIES_SECONDS)."""
+        return time.time() - self.started > COMMIT_LONG_BODIES_SECONDS
 
     @property
     def keeps_rows(self) -> bool:
@@ -173,9 +180,10 @@ class CacheCheck:
 class CacheGate:
     """Cache lookups, serialize reservations and new entries for one execution."""
 
-    def __init__(self, store: MetadataStore, recorder: Recorder) -> None:
+    def __init__(self, store: MetadataStore, recorder: Recorder, blobs: Any) -> None:
         self.store = store
         self.recorder = recorder
+        self.blobs = blobs
         self.reserved: dict[str, str] = {}  # attempt node id -> cache key it holds
 
     def _owner(self, node_id: str) -> str:
@@ -187,8 +195,10 @@ class CacheGate:
         assert task.cache is not None
         key = key or cache_key(task, inputs)
         entry = self.store.cache_get(key, time.time())
-        if entry is not None:
-            return CacheCheck(key, outputs=decode(entry.outputs, LiteralMapDocument).literals)
+        # a hit whose blobs are gone or damaged is evicted (with a warning) and is a miss
+        hit = None if entry is None else servable(self.store, self.blobs, task.name, entry)
+        if hit is not None:
+            return CacheCheck(key, outputs=hit)
         if task.cache.serialize and node_id not in self.reserved:
             if not self.store.cache_reserve(
                 key, self._owner(node_id), RESERVATION_LEASE_SECONDS, time.time()

@@ -68,7 +68,7 @@ class ExecutionLoop:
         self.services = services
         self.observer = observer
         self.recorder = Recorder(store, record)
-        self.cache = CacheGate(store, self.recorder)
+        self.cache = CacheGate(store, self.recorder, blobs)
         self.states: dict[str, NodeState] = {}
         self.unfinished = 0  # nodes not yet in a terminal phase: the loop ends at zero
         self.ready: deque[str] = deque()

@@ -61,6 +61,8 @@ def user_failure(message: str, cls: type[Exception] = ExecutionError) -> ErrorDo
 
 
 def launch_failed(exc: BaseException) -> ErrorDocument:
+    if isinstance(exc, SystemFailure):  # e.g. a BlobStoreError: the same under every runner
+        return system_failure(str(exc), type(exc))
     return system_failure(f"launch failed: {type(exc).__name__}: {exc}", LaunchError)
 
 

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from slipstream.compiler.registry import TransformContext, TypeRegistry
-from slipstream.errors import NonRecoverableError, RemoteError, SlipstreamError, TypeTransformError
+from slipstream.errors import (
+    NonRecoverableError,
+    RemoteError,
+    SlipstreamError,
+    SystemFailure,
+    TypeTransformError,
+)
 from slipstream.ir import ErrorDocument, Literal, LiteralMap, TaskTemplate, failures
 from slipstream.sdk.context import ExecutionContext, reset_context, set_context
 from slipstream.sdk.dynamic import DynamicDefinition, DynamicWorkflow
@@ -146,7 +152,13 @@ def user_traceback(exc: BaseException) -> str:
 
 
 def error_document(exc: BaseException, kind: ErrorKind = ErrorKind.USER) -> ErrorDocument:
-    """error.json of an exception raised in an attempt: its type, message and user traceback."""
+    """error.json of an exception raised in an attempt: its type, message and user traceback.
+
+    A SystemFailure raised in the attempt (a store down, full or read-only) is a system error
+    whatever `kind` says: it spends the system budget, never the user's retries.
+    """
+    if isinstance(exc, SystemFailure):
+        return failures.system_failure(str(exc), type(exc))  # the message says it all
     if isinstance(exc, RemoteError):
         type_name, message = exc.type_name, exc.message
     else:

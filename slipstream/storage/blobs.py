@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -11,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from slipstream.errors import ConfigError, SlipstreamError
+from slipstream.errors import BlobStoreError, ConfigError, SlipstreamError
 from slipstream.ir import decode, encode
 from slipstream.storage.blobs_backends import (
     BlobNotFoundError,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = [
+    "BlobCorruptError",
     "BlobNotFoundError",
     "BlobPathError",
     "BlobStore",
@@ -45,6 +47,16 @@ MANIFEST_SUFFIX = ".manifest.json"
 
 class BlobPathError(SlipstreamError, ValueError):
     """A URI or id would leave the blob store's root, or is not a URI of this store."""
+
+
+class BlobCorruptError(BlobStoreError):
+    """A content-addressed blob's bytes do not hash to its name (damaged in the store)."""
+
+
+def _content_sha(key: str) -> str:
+    """The sha256 a key names (data/<sha>), or "" for keys that are not content-addressed."""
+    name = key[5:] if key.startswith("data/") else ""
+    return name if _SHA256.fullmatch(name) else ""
 
 
 class ManifestEntry(msgspec.Struct, frozen=True):
@@ -145,7 +157,49 @@ class BlobStore:
         return self.uri(key), sha
 
     def get_bytes(self, uri: str) -> bytes:
-        return self._backend.read_bytes(self.key(uri))
+        """The content at uri; a content-addressed blob whose bytes do not hash to its name is
+        refused (BlobCorruptError), so a damaged blob is never taken for the value."""
+        key = self.key(uri)
+        data = self._backend.read_bytes(key)
+        expected = _content_sha(key)
+        if expected and hashlib.sha256(data).hexdigest() != expected:
+            raise BlobCorruptError(
+                f"the blob {uri} is corrupt: its content does not hash to its name "
+                f"({len(data)} bytes read)"
+            )
+        return data
+
+    def verify(self, uri: str) -> str:
+        """Why the value stored at uri cannot be used, said after the uri ("is missing"), or
+        "" when it can: a missing blob (or file of a stored directory), or, on local stores,
+        content that does not hash to its name; such a damaged blob (or tree) is removed, so
+        the next write of that content stores it again. Remote stores are checked for
+        presence, and their content when it is read (get_bytes)."""
+        key = self.key(uri)
+        if not self._backend.exists(key + MANIFEST_SUFFIX):
+            problem = self._check_key(key, _content_sha(key))
+            if problem.startswith("is corrupt") and self._local is not None:
+                _unlink_quietly(self._local.path(key))
+            return problem
+        try:
+            manifest = self.read_manifest(uri)
+            problems = (self._check_key(f"{key}/{e.path}", e.sha256) for e in manifest.files)
+            problem = next((f"has a file that {p}" for p in problems if p), "")
+        except SlipstreamError as exc:
+            problem = f"has an unreadable manifest ({exc})"
+        if problem and self._local is not None:
+            _unlink_quietly(self._local.path(key + MANIFEST_SUFFIX))
+            shutil.rmtree(self._local.path(key), ignore_errors=True)
+        return problem
+
+    def _check_key(self, key: str, expected: str) -> str:
+        if not self._backend.exists(key):
+            return "is missing"
+        if self._local is not None and expected:
+            path = self._local.path(key)
+            if os.path.isfile(path) and sha256_file(path) != expected:
+                return f"is corrupt (its content does not hash to {expected[:12]}...)"
+        return ""
 
     def put_file(self, path: str) -> tuple[str, str]:
         """Store a local file at data/<sha256>; return (uri, sha256)."""
@@ -293,6 +347,11 @@ class BlobStore:
 
 def blob_store_from_settings(settings: Settings) -> BlobStore:
     return BlobStore(settings.resolved_blob_url)
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _require_file(path: str) -> None:

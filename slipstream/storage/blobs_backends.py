@@ -1,4 +1,9 @@
-"""Byte movers under the blob store's root: the local filesystem and fsspec; used by blobs.py."""
+"""Byte movers under the blob store's root: the local filesystem and fsspec; used by blobs.py.
+
+A failure of the store itself (read-only, full, no permission, a network store down) is a
+BlobStoreError naming the store and the OS error; a missing blob is a BlobNotFoundError; an
+error about the caller's own local file (the source of an upload) stays what it was.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any, Protocol
 
-from slipstream.errors import ConfigError
+from slipstream.errors import BlobStoreError, ConfigError
 
 CHUNK = 8 << 20  # bytes per read when streaming files; large enough to amortise syscalls
 
@@ -43,6 +48,38 @@ class Backend(Protocol):
     def open(self, key: str, mode: str) -> IO[Any]: ...
     def local_path(self, key: str) -> str | None: ...
     def store_file(self, local: str, key_for: Callable[[str], str]) -> tuple[str, str]: ...
+
+
+def _under(path: Any, root: str) -> bool:
+    try:
+        return os.path.abspath(os.fspath(path)).startswith(root.rstrip("/") + "/")
+    except TypeError:
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"[Errno {exc.errno}] {exc.strerror}{where}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def store_faults(root: str, doing: str, local_root: bool = True) -> Iterator[None]:
+    """Turn a failure of the store (not a missing blob, not the caller's file) into
+    BlobStoreError. local_root: OSErrors naming a file outside root are the caller's."""
+    try:
+        yield
+    except (BlobStoreError, FileNotFoundError, IsADirectoryError):
+        raise  # a missing blob is the caller's to report (BlobNotFoundError)
+    except OSError as exc:
+        if exc.filename is not None and local_root and not _under(exc.filename, root):
+            raise
+        raise BlobStoreError(f"the blob store {root} could not {doing}: {_reason(exc)}") from exc
+    except Exception as exc:
+        if local_root:
+            raise
+        raise BlobStoreError(f"the blob store {root} could not {doing}: {_reason(exc)}") from exc
 
 
 def sha256_file(path: str) -> str:
@@ -79,6 +116,10 @@ class LocalBackend:
             return tmp, os.open(tmp, flags, 0o666)
 
     def write_bytes(self, key: str, data: bytes | memoryview) -> None:
+        with store_faults(self.root, f"write {key}"):
+            self._write_bytes(key, data)
+
+    def _write_bytes(self, key: str, data: bytes | memoryview) -> None:
         final = self.path(key)
         tmp, fd = self._create_tmp(final)
         try:
@@ -95,7 +136,7 @@ class LocalBackend:
     def read_bytes(self, key: str) -> bytes:
         path = self.path(key)
         try:
-            with open(path, "rb") as src:
+            with store_faults(self.root, f"read {key}"), open(path, "rb") as src:
                 return src.read()
         except (FileNotFoundError, IsADirectoryError):
             raise BlobNotFoundError(f"no blob at {path}") from None
@@ -104,15 +145,16 @@ class LocalBackend:
         return os.path.exists(self.path(key))
 
     def upload(self, local: str, key: str) -> None:
-        final = self.path(key)
-        tmp, fd = self._create_tmp(final)
-        os.close(fd)
-        try:
-            shutil.copyfile(local, tmp)  # sendfile / copy_file_range in the kernel
-            os.replace(tmp, final)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+        with store_faults(self.root, f"write {key}"):
+            final = self.path(key)
+            tmp, fd = self._create_tmp(final)
+            os.close(fd)
+            try:
+                shutil.copyfile(local, tmp)  # sendfile / copy_file_range in the kernel
+                os.replace(tmp, final)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
 
     def download(self, key: str, dest: str) -> None:
         src = self.path(key)
@@ -120,14 +162,16 @@ class LocalBackend:
             raise BlobNotFoundError(f"no blob at {src}")
         parent = os.path.dirname(os.path.abspath(dest))
         os.makedirs(parent, exist_ok=True)
-        shutil.copyfile(src, dest)
+        with store_faults(self.root, f"read {key}"):
+            shutil.copyfile(src, dest)
 
     def open(self, key: str, mode: str) -> IO[Any]:
         path = self.path(key)
-        if any(c in mode for c in "wax+"):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
-            return open(path, mode)
+            with store_faults(self.root, f"open {key}"):
+                if any(c in mode for c in "wax+"):
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                return open(path, mode)
         except FileNotFoundError:
             raise BlobNotFoundError(f"no blob at {path}") from None
 
@@ -151,19 +195,21 @@ class LocalBackend:
     def store_tree(self, staged: str, key: str) -> None:
         """Move a fully written staging folder to key in one rename (losers discard theirs)."""
         final = self.path(key)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        try:
-            os.rename(staged, final)
-        except OSError as exc:
-            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-            shutil.rmtree(staged, ignore_errors=True)
+        with store_faults(self.root, f"write {key}"):
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            try:
+                os.rename(staged, final)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                shutil.rmtree(staged, ignore_errors=True)
 
     def staging_dir(self, key: str) -> str:
         final = self.path(key)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        staged = _tmp_name(final)
-        os.mkdir(staged)
+        with store_faults(self.root, f"write {key}"):
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            staged = _tmp_name(final)
+            os.mkdir(staged)
         return staged
 
 
@@ -191,35 +237,49 @@ class FsspecBackend:
             raise ConfigError(f"blob store URL {url!r} is not usable: {exc}") from None
         self.fs = fs
         self.root = root.rstrip("/")
+        self.url = url.rstrip("/")
 
     def path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
+    def _faults(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        return store_faults(self.url, doing, local_root=False)
+
     def write_bytes(self, key: str, data: bytes | memoryview) -> None:
-        self.fs.pipe_file(self.path(key), bytes(data) if isinstance(data, memoryview) else data)
+        with self._faults(f"write {key}"):
+            self.fs.pipe_file(self.path(key), bytes(data) if isinstance(data, memoryview) else data)
 
     def read_bytes(self, key: str) -> bytes:
         try:
-            return bytes(self.fs.cat_file(self.path(key)))
+            with self._faults(f"read {key}"):
+                return bytes(self.fs.cat_file(self.path(key)))
         except FileNotFoundError:
             raise BlobNotFoundError(f"no blob at {self.path(key)}") from None
 
     def exists(self, key: str) -> bool:
-        return bool(self.fs.exists(self.path(key)))
+        with self._faults(f"look up {key}"):
+            return bool(self.fs.exists(self.path(key)))
 
     def upload(self, local: str, key: str) -> None:
-        self.fs.put_file(local, self.path(key))
+        if not os.path.isfile(local):
+            raise FileNotFoundError(f"{local!r} is not a file")
+        with self._faults(f"write {key}"):
+            self.fs.put_file(local, self.path(key))
 
     def download(self, key: str, dest: str) -> None:
-        if not self.fs.isfile(self.path(key)):
+        with self._faults(f"look up {key}"):
+            found = self.fs.isfile(self.path(key))
+        if not found:
             raise BlobNotFoundError(f"no blob at {self.path(key)}")
         parent = os.path.dirname(os.path.abspath(dest))
         os.makedirs(parent, exist_ok=True)
-        self.fs.get_file(self.path(key), dest)
+        with self._faults(f"read {key}"):
+            self.fs.get_file(self.path(key), dest)
 
     def open(self, key: str, mode: str) -> IO[Any]:
         try:
-            return self.fs.open(self.path(key), mode)
+            with self._faults(f"open {key}"):
+                return self.fs.open(self.path(key), mode)
         except FileNotFoundError:
             raise BlobNotFoundError(f"no blob at {self.path(key)}") from None
 
@@ -242,7 +302,9 @@ def _signature(path: str) -> tuple[int, int]:
 def check_unchanged(path: str, before: tuple[int, int]) -> None:
     """Content addressing hashes then copies: refuse a file that changed in between."""
     if _signature(path) != before:
-        raise OSError(f"{path!r} changed while it was being stored; store it again")
+        changed = OSError(f"{path!r} changed while it was being stored; store it again")
+        changed.filename = path  # the caller's file, not the store's fault
+        raise changed
 
 
 def _unlink_quietly(path: str) -> None:

@@ -12,7 +12,12 @@ import sqlalchemy as sa
 
 from slipstream.errors import ConfigError
 from slipstream.storage.metadata import HEAD_REVISION, MetadataStore
-from slipstream.storage.metadata.engines import MIGRATIONS_DIR, normalize_url, run_alembic_upgrade
+from slipstream.storage.metadata.engines import (
+    KNOWN_REVISIONS,
+    MIGRATIONS_DIR,
+    normalize_url,
+    run_alembic_upgrade,
+)
 from slipstream.storage.metadata.schema import metadata as schema_metadata
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +85,9 @@ def test_head_revision_matches_the_migration_scripts() -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    scripts = ScriptDirectory.from_config(config)
+    assert scripts.get_current_head() == HEAD_REVISION
+    assert {r.revision for r in scripts.walk_revisions()} == set(KNOWN_REVISIONS)
 
 
 def test_a_database_from_a_newer_slipstream_is_refused(database_url: str) -> None:
@@ -91,10 +98,10 @@ def test_a_database_from_a_newer_slipstream_is_refused(database_url: str) -> Non
     engine.dispose()
     code = (
         "import sys\n"
-        "from slipstream.errors import ConfigError\n"
+        "from slipstream.errors import MetadataStoreError\n"
         "from slipstream.storage.metadata import MetadataStore\n"
         "try:\n    MetadataStore(sys.argv[1])\n"
-        "except ConfigError as exc:\n    print(exc)\n"
+        "except MetadataStoreError as exc:\n    print(exc)\n"
     )
     message = run_python(code, database_url)
     assert "ffff_from_the_future" in message

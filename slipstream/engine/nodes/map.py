@@ -211,6 +211,11 @@ class MapRun:
             self.ctx.cache.store_outputs(self.task, attempt.cache_key, result.outputs, attempt.id)
             self.items.succeed(index, result.outputs, False)
             self.ctx.cache.release(attempt.id)
+            if attempt.ran_long:  # kept at once: a kill from now on cannot make it run again
+                now = time.monotonic()
+                self.progress.save(now)
+                self.progress.summarize(now, len(self.in_flight), force=True)
+                self.ctx.recorder.flush()
         else:
             error = result.error or failures.no_error_document()
             if result.phase == AttemptPhase.SUCCEEDED:

@@ -1,4 +1,8 @@
-"""One SQLAlchemy Engine per database URL per process, tuned and migrated once; used by store.py."""
+"""One SQLAlchemy Engine per database URL per process, tuned and migrated once; used by store.py.
+
+A read-only open (the CLI's list/show commands) creates nothing: no folder, no file, no table;
+it reads an SQLite file in a read-only folder too.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,20 @@ import os
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from slipstream.errors import ConfigError
+from slipstream.config import database_url_problem
+from slipstream.errors import ConfigError, MetadataStoreError, NoDatabaseError
+from slipstream.storage.metadata import faults
 
 # The newest revision in slipstream/storage/migrations/versions; checked against Alembic's
 # own idea of head by a test, so opening an up-to-date database never loads Alembic.
 HEAD_REVISION = "0002"
+KNOWN_REVISIONS = ("0001", "0002")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Key of the PostgreSQL advisory lock that serialises concurrent migrations.
 _PG_MIGRATION_LOCK = 7_155_170_001
@@ -30,53 +38,48 @@ _migrated: set[str] = set()
 
 def normalize_url(url: str) -> str:
     """Check a database URL and pick the driver: psycopg 3 for PostgreSQL."""
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(
-            f"database URL {url!r} is not a URL "
-            "(expected sqlite:///path/to/file.db or postgresql://user@host:port/db)"
-        )
+    problem = database_url_problem(url) if isinstance(url, str) else "a URL"
+    if problem:
+        raise ConfigError(f"database URL {url!r} is not valid: expected {problem}")
     scheme, rest = url.split("://", 1)
-    scheme = scheme.lower()
-    if scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
+    if scheme.lower().startswith("postgres"):
         return "postgresql+psycopg://" + rest
-    if scheme in {"sqlite", "sqlite+pysqlite"}:
-        database = make_url(url).database
-        if not database or database == ":memory:" or database.startswith("file::memory:"):
-            raise ConfigError(
-                f"database URL {url!r} is an in-memory SQLite database, which each "
-                "connection would see empty (expected sqlite:///path/to/file.db)"
-            )
-        return "sqlite:///" + database
-    raise ConfigError(
-        f"database URL {url!r} uses an unsupported scheme {scheme!r} "
-        "(expected sqlite:///path/to/file.db or postgresql://user@host:port/db)"
-    )
+    return "sqlite:///" + (make_url(url).database or "")
 
 
-def display_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+display_url = faults.display_url
 
 
-def acquire_engine(url: str) -> Engine:
-    """The process's Engine for a normalized URL, migrated to head; pair with release_engine."""
+def engine_key(url: str, read_only: bool) -> str:
+    """The key of url's Engine in this process (a read-only open has an Engine of its own)."""
+    return f"ro:{url}" if read_only else url
+
+
+def acquire_engine(url: str, read_only: bool = False) -> Engine:
+    """The process's Engine for a normalized URL, migrated to head; pair with release_engine.
+
+    read_only: never create or migrate anything; NoDatabaseError when there is no database.
+    """
+    key = engine_key(url, read_only)
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _create_engine(url)
-            _engines[url] = engine
-            _users[url] = 0
-        _users[url] += 1
+            engine = _create_engine(url, read_only)
+            _engines[key] = engine
+            _users[key] = 0
+        _users[key] += 1
     try:
-        if url not in _migrated:
-            _migrate(engine, url)
+        if key not in _migrated:
+            _check_or_migrate(engine, url, read_only)
+            _migrated.add(key)
     except BaseException:
-        release_engine(url)
+        release_engine(key)
         raise
     return engine
 
 
 def release_engine(url: str) -> None:
-    """Drop one user of url's Engine; the last one closes its connections."""
+    """Drop one user of the Engine at key `url` (engine_key); the last one closes it."""
     with _lock:
         left = _users.get(url, 0) - 1
         if left > 0:
@@ -88,19 +91,33 @@ def release_engine(url: str) -> None:
         engine.dispose()
 
 
-def _create_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        database = make_url(url).database or ""
-        folder = os.path.dirname(os.path.abspath(database))
+def _create_engine(url: str, read_only: bool) -> Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=False)
+    database = os.path.abspath(make_url(url).database or "")
+    folder = os.path.dirname(database)
+    connect_args: dict[str, Any] = {"timeout": 30.0, "check_same_thread": False}
+    if read_only:
+        if not os.path.isfile(database):
+            raise NoDatabaseError(f"there is no metadata database at {database} (yet)")
+        # mode=ro creates nothing; in a folder we cannot write, SQLite cannot make the WAL's
+        # shared-memory file either, so the file is read as immutable (no one can change it).
+        writable = os.access(folder, os.W_OK) and os.access(database, os.W_OK)
+        query = "mode=ro" if writable else "mode=ro&immutable=1"
+        url = f"sqlite:///file:{quote(database)}?{query}&uri=true"
+    else:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"database URL {url!r}: cannot create {folder!r}: {exc}") from None
-        engine = sa.create_engine(url, connect_args={"timeout": 30.0, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    return sa.create_engine(url, pool_pre_ping=False)
+            raise MetadataStoreError(
+                f"the metadata database {database} cannot be created: its folder {folder} "
+                f"cannot be made ({exc.strerror or exc}); make it writable, or point "
+                f"{faults.SETTING} elsewhere"
+            ) from None
+    engine = sa.create_engine(url, connect_args=connect_args)
+    event.listen(engine, "connect", _sqlite_on_connect_read if read_only else _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -110,6 +127,13 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_connect_read(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.close()
 
 
@@ -134,19 +158,44 @@ def _current_revision(conn: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _migrate(engine: Engine, url: str) -> None:
-    with engine.connect() as conn:
-        current = _current_revision(conn)
+def _check_or_migrate(engine: Engine, url: str, read_only: bool) -> None:
+    try:
+        with engine.connect() as conn:
+            current = _current_revision(conn)
+            tables = [] if current is not None else sa.inspect(conn).get_table_names()
+    except sa.exc.DBAPIError as exc:
+        raise faults.fail(url, exc) from exc
+    where = faults.sqlite_path(url) if url.startswith("sqlite") else display_url(url)
+    if current is not None and current not in KNOWN_REVISIONS:
+        raise MetadataStoreError(
+            f"the metadata database {where} was written by a newer slipstream (schema revision "
+            f"{current!r}; this one knows up to {HEAD_REVISION!r}): upgrade slipstream, or use "
+            "a database of its own for this one"
+        )
+    if current is None and tables and url.startswith("sqlite"):
+        raise MetadataStoreError(
+            f"the metadata database {where} belongs to something else (it has the tables "
+            f"{', '.join(sorted(tables)[:5])} and no slipstream schema): slipstream will not "
+            f"write into it; point {faults.SETTING} at a new file or database"
+        )
+    if read_only:
+        if current is None:
+            raise NoDatabaseError(f"the metadata database {where} has no slipstream tables (yet)")
+        return
     if current != HEAD_REVISION:
-        with write_engine(engine).begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-                )
-            # Another process may have migrated while we waited for the lock.
-            if _current_revision(conn) != HEAD_REVISION:
-                run_alembic_upgrade(conn, url)
-    _migrated.add(url)
+        try:
+            _migrate(engine, url)
+        except sa.exc.DBAPIError as exc:
+            raise faults.fail(url, exc) from exc
+
+
+def _migrate(engine: Engine, url: str) -> None:
+    with write_engine(engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        # Another process may have migrated while we waited for the lock.
+        if _current_revision(conn) != HEAD_REVISION:
+            run_alembic_upgrade(conn, url)
 
 
 def run_alembic_upgrade(conn: Connection, url: str) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from slipstream.errors import SlipstreamError
 from slipstream.storage.metadata import engines, rows
 from slipstream.storage.metadata.batch import BatchWriter, dialect_insert
+from slipstream.storage.metadata.faults import translate_faults
 from slipstream.storage.metadata.schema import (
     attempts,
     cache_entries,
@@ -71,6 +72,7 @@ _GET_EVENTS = (
     .order_by(events.c.id)
 )
 _CACHE_GET = sa.select(cache_entries).where(cache_entries.c.key == _P("k"))
+_CACHE_EVICT = cache_entries.delete().where(cache_entries.c.key == _P("k"))
 _CACHE_RELEASE = cache_reservations.delete().where(
     cache_reservations.c.key == _P("k"), cache_reservations.c.owner == _P("who")
 )
@@ -95,9 +97,14 @@ def _reserve_statement(dialect: str) -> Any:
 class MetadataStore:
     """The metadata database (SQLite file or PostgreSQL), migrated to head when opened."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        """Open (and migrate) the database at url; MetadataStoreError saying why it cannot be.
+
+        read_only: create and migrate nothing (NoDatabaseError when there is none yet).
+        """
         self.url = engines.normalize_url(url)
-        self._engine: Engine = engines.acquire_engine(self.url)
+        self._key = engines.engine_key(self.url, read_only)
+        self._engine: Engine = engines.acquire_engine(self.url, read_only)
         self._writer: Engine = engines.write_engine(self._engine)
         self._closed = False
         self._dialect = self._engine.dialect.name
@@ -117,7 +124,7 @@ class MetadataStore:
         if not self._closed:
             self._closed = True
             self._batches.close()
-            engines.release_engine(self.url)
+            engines.release_engine(self._key)
 
     def _read(self) -> Engine:
         if self._closed:
@@ -131,6 +138,7 @@ class MetadataStore:
 
     # -- executions ----------------------------------------------------------------------
 
+    @translate_faults
     def create_execution(self, execution: ExecutionRecord, nodes: list[NodeRecord]) -> None:
         """Insert a new execution and its initial nodes in one transaction."""
         try:
@@ -143,11 +151,13 @@ class MetadataStore:
                 f"execution {execution.id!r} already exists (or has duplicate node ids)"
             ) from None
 
+    @translate_faults
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         with self._read().connect() as conn:
             row = conn.execute(_GET_EXECUTION, {"eid": execution_id}).first()
         return None if row is None else rows.execution_record(row._mapping)
 
+    @translate_faults
     def list_executions(
         self, limit: int = 50, phase: str | None = None, name: str | None = None
     ) -> list[ExecutionRecord]:
@@ -163,6 +173,7 @@ class MetadataStore:
         with self._read().connect() as conn:
             return [rows.execution_record(r._mapping) for r in conn.execute(query)]
 
+    @translate_faults
     def write(self, batch: WriteBatch) -> None:
         """Apply one engine step in one transaction; an empty batch touches nothing.
 
@@ -175,33 +186,39 @@ class MetadataStore:
         self._write()
         self._batches.write(batch)
 
+    @translate_faults
     def request_abort(self, execution_id: str) -> bool:
         """Flag an unfinished execution for abort; False if unknown or already finished."""
         with self._write().begin() as conn:
             result = conn.execute(_REQUEST_ABORT, {"eid": execution_id})
         return bool(result.rowcount)
 
+    @translate_faults
     def is_abort_requested(self, execution_id: str) -> bool:
         with self._read().connect() as conn:
             value = conn.execute(_IS_ABORT_REQUESTED, {"eid": execution_id}).scalar()
         return bool(value)
 
+    @translate_faults
     def heartbeat(self, execution_id: str, pid: int, at: float) -> None:
         with self._write().begin() as conn:
             conn.execute(_HEARTBEAT, {"eid": execution_id, "at": at, "pid": pid})
 
     # -- nodes, attempts, events ---------------------------------------------------------
 
+    @translate_faults
     def get_nodes(self, execution_id: str) -> list[NodeRecord]:
         with self._read().connect() as conn:
             result = conn.execute(_GET_NODES, {"eid": execution_id})
             return [rows.node_record(r._mapping) for r in result]
 
+    @translate_faults
     def get_node(self, execution_id: str, node_id: str) -> NodeRecord | None:
         with self._read().connect() as conn:
             row = conn.execute(_GET_NODE, {"eid": execution_id, "nid": node_id}).first()
         return None if row is None else rows.node_record(row._mapping)
 
+    @translate_faults
     def get_attempts(self, execution_id: str, node_id: str | None = None) -> list[AttemptRecord]:
         query = sa.select(attempts).where(attempts.c.execution_id == execution_id)
         if node_id is not None:
@@ -210,6 +227,7 @@ class MetadataStore:
         with self._read().connect() as conn:
             return [rows.attempt_record(r._mapping) for r in conn.execute(query)]
 
+    @translate_faults
     def get_events(self, execution_id: str, after_id: int = 0) -> list[EventRecord]:
         """The timeline in write order; after_id skips events already seen (for tailing)."""
         with self._read().connect() as conn:
@@ -218,6 +236,7 @@ class MetadataStore:
 
     # -- cache ---------------------------------------------------------------------------
 
+    @translate_faults
     def cache_get(self, key: str, now: float) -> CacheEntry | None:
         """The entry for key unless missing or expired at now."""
         with self._read().connect() as conn:
@@ -229,6 +248,7 @@ class MetadataStore:
             return None
         return entry
 
+    @translate_faults
     def cache_list(self, task_name: str | None = None) -> list[CacheEntry]:
         """Entries (expired ones included), newest first."""
         query = sa.select(cache_entries)
@@ -238,6 +258,7 @@ class MetadataStore:
         with self._read().connect() as conn:
             return [rows.cache_record(r._mapping) for r in conn.execute(query)]
 
+    @translate_faults
     def cache_delete(self, task_name: str | None = None, older_than: float | None = None) -> int:
         """Delete entries (of task_name, created before older_than); return how many."""
         query = cache_entries.delete()
@@ -248,6 +269,13 @@ class MetadataStore:
         with self._write().begin() as conn:
             return int(conn.execute(query).rowcount)
 
+    @translate_faults
+    def cache_evict(self, key: str) -> bool:
+        """Delete the entry at key (a broken one); True if there was one."""
+        with self._write().begin() as conn:
+            return bool(conn.execute(_CACHE_EVICT, {"k": key}).rowcount)
+
+    @translate_faults
     def cache_reserve(self, key: str, owner: str, lease_seconds: float, now: float) -> bool:
         """Take or renew the reservation on key; True if owner now holds it."""
         if not owner:
@@ -260,6 +288,7 @@ class MetadataStore:
             ).first()
         return won is not None and won[0] == owner
 
+    @translate_faults
     def cache_release(self, key: str, owner: str) -> None:
         """Give up owner's reservation on key (someone else's is left alone)."""
         with self._write().begin() as conn:
@@ -267,6 +296,7 @@ class MetadataStore:
 
     # -- registered tasks and workflows --------------------------------------------------
 
+    @translate_faults
     def register_entity(self, name: str, version: str, kind: str, template_json: str) -> None:
         """Register a template; the same one again is a no-op, a different one an error."""
         for label, value in (("name", name), ("version", version), ("kind", kind)):
@@ -299,6 +329,7 @@ class MetadataStore:
                 "register it under a new version"
             )
 
+    @translate_faults
     def get_entity(self, name: str, version: str | None = None) -> EntityRecord | None:
         """One version of an entity, or (version=None) the most recently registered one."""
         query = sa.select(registered_entities).where(registered_entities.c.name == name)
@@ -311,6 +342,7 @@ class MetadataStore:
             row = conn.execute(query).first()
         return None if row is None else rows.entity_record(row._mapping)
 
+    @translate_faults
     def list_entities(self, kind: str | None = None) -> list[EntityRecord]:
         """The latest version of every registered entity (of kind), by name."""
         query = sa.select(registered_entities)
