@@ -169,3 +169,15 @@ def test_a_foreign_sqlite_file_is_left_alone(runner: CliRunner, home: Path) -> N
     with sqlite3.connect(home / "slipstream.db") as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"invoices"}
+
+
+def test_an_unknown_postgresql_role_is_named(
+    runner: CliRunner, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheme, rest = postgres_url.split("://", 1)
+    wrong = f"{scheme}://nobody_here:pw@{rest.split('@', 1)[1]}"
+    monkeypatch.setenv("SLIPSTREAM_DATABASE_URL", wrong)
+    result = runner.invoke(cli, ["executions", "list"])
+    assert result.exit_code == 1
+    message = _one_message(result.output)
+    assert "nobody_here:***@" in message and "has no such database or role" in message
