@@ -270,6 +270,7 @@ RULES: dict[str, Rule] = {
     "task_service_account_token": Rule(_as_bool),
     "image_pull_policy": Rule(_as_str, _one_of(("", "Always", "IfNotPresent", "Never"))),
     "run_as_user": Rule(_as_int, _at_least(0, "an integer")),
+    "secrets_dir": Rule(_as_str, lambda value: _home(value) if value else ""),
     "server_url": Rule(_as_str, _server_url),
     "server_token": Rule(_as_str),
 }
