@@ -24,7 +24,7 @@ from slipstream.server.auth import AuthConfig, AuthMiddleware
 from slipstream.server.inputs import InputError
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import NotFoundError, RegistrationError
-from slipstream.server.services.executions import ActionError
+from slipstream.server.services.requests import ActionError
 from slipstream.storage.metadata.server_store import CatalogConflictError
 
 log = logging.getLogger("slipstream.server")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from slipstream.server.api.deps import FastJSON, caller, services
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT
-from slipstream.server.services.executions import LaunchRequest
+from slipstream.server.services.requests import LaunchRequest
 from slipstream.storage.metadata.server_records import ExecutionFilter
 from slipstream.types import ExecutionPhase
 

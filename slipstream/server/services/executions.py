@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -18,11 +17,8 @@ from slipstream.engine.ids import new_execution_id
 from slipstream.ir import LiteralMapDocument, TypedInterface, WorkflowTemplate, decode
 from slipstream.server.inputs import InputError, encode_inputs
 from slipstream.server.services.catalog import (
-    DEFAULT_DOMAIN,
-    DEFAULT_PROJECT,
     CatalogService,
     NotFoundError,
-    check_name,
 )
 from slipstream.server.services.documents import (
     attempt_document,
@@ -34,6 +30,7 @@ from slipstream.server.services.documents import (
     summary_document,
 )
 from slipstream.server.services.plans import plan_inputs
+from slipstream.server.services.requests import ActionError, LaunchRequest, check_labels
 from slipstream.server.services.runtime import Runtime
 from slipstream.storage.metadata.server_records import (
     CatalogEntry,
@@ -46,34 +43,6 @@ from slipstream.types import AttemptPhase, ExecutionPhase, NodePhase
 
 MAX_LIMIT = 500
 CHUNK = 1 << 16
-
-
-class ActionError(ValueError):
-    """An action that does not apply to the execution in its phase (409)."""
-
-
-@dataclass
-class LaunchRequest:
-    """What to run: exactly one of workflow, task or launch_plan, by name."""
-
-    project: str = DEFAULT_PROJECT
-    domain: str = DEFAULT_DOMAIN
-    workflow: str | None = None
-    task: str | None = None
-    launch_plan: str | None = None
-    version: str | None = None  # latest when absent
-    inputs: dict[str, Any] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-def check_labels(labels: Any) -> dict[str, str]:
-    if not isinstance(labels, dict):
-        raise InputError("labels", "labels must be an object of strings")
-    for key, value in labels.items():
-        check_name(key, "label key")
-        if not isinstance(value, str) or len(value) > 200 or "\x00" in value:
-            raise InputError("labels", f"label {key!r} must be a string of at most 200 characters")
-    return dict(labels)
 
 
 def _find_interface(template: WorkflowTemplate, node_id: str, target: str) -> TypedInterface | None:

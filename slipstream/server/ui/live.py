@@ -23,7 +23,7 @@ from slipstream.errors import ExecutionError
 from slipstream.ir import WorkflowTemplate
 from slipstream.server.auth import launched_by
 from slipstream.server.inputs import InputError
-from slipstream.server.services.executions import LaunchRequest
+from slipstream.server.services.requests import LaunchRequest
 from slipstream.server.ui.graph_view import attempt_reason, live_state, workflow_graph
 from slipstream.server.ui.pages import template_of
 from slipstream.server.ui.render import Pages
