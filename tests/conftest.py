@@ -193,7 +193,7 @@ def any_db_home(home: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture(autouse=True)
 def _fresh_registries() -> Iterator[None]:
-    from slipstream.compiler.registry import set_default_registry
+    from slipstream.compiler.types import set_default_registry
 
     yield
     set_default_registry(None)

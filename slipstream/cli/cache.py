@@ -11,7 +11,7 @@ import click
 from slipstream.cli.context import engine as make_engine
 from slipstream.cli.context import read_store
 from slipstream.cli.output import when
-from slipstream.compiler.registry import default_registry
+from slipstream.compiler.types import default_registry
 from slipstream.compiler.values import parse_text
 from slipstream.errors import TypeTransformError
 

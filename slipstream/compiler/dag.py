@@ -11,7 +11,7 @@ from slipstream.ir import Binding, LiteralType, Node, TypedInterface, WorkflowTe
 InterfaceResolver = Callable[[WorkflowTemplate, Node], TypedInterface]
 
 
-def _task_interface(template: WorkflowTemplate, node: Node) -> TypedInterface:
+def task_interface(template: WorkflowTemplate, node: Node) -> TypedInterface:
     task = template.tasks.get(node.target)
     if task is None:
         raise CompileError(
@@ -30,7 +30,7 @@ def _workflow_interface(template: WorkflowTemplate, node: Node) -> TypedInterfac
 
 
 NODE_INTERFACES: dict[str, InterfaceResolver] = {
-    "task": _task_interface,
+    "task": task_interface,
     "workflow": _workflow_interface,
 }
 

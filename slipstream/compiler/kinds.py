@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from slipstream.compiler.dag import NODE_INTERFACES, _task_interface
+from slipstream.compiler.dag import NODE_INTERFACES, task_interface
 from slipstream.errors import CompileError
 from slipstream.ir import LiteralType, Node, TypedInterface, Variable, WorkflowTemplate
 
@@ -52,7 +52,7 @@ def map_interface(
 
 
 def _map_node_interface(template: WorkflowTemplate, node: Node) -> TypedInterface:
-    task = _task_interface(template, node)
+    task = task_interface(template, node)
     mapped = node.spec.get("mapped")
     where = f"workflow {template.name!r}: map node {node.id!r} ({node.target})"
     if not isinstance(mapped, list) or not mapped:
@@ -89,4 +89,4 @@ def _branch_node_interface(template: WorkflowTemplate, node: Node) -> TypedInter
 
 NODE_INTERFACES.setdefault("map", _map_node_interface)
 NODE_INTERFACES.setdefault("branch", _branch_node_interface)
-NODE_INTERFACES.setdefault("dynamic", _task_interface)
+NODE_INTERFACES.setdefault("dynamic", task_interface)

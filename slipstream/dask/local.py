@@ -173,13 +173,13 @@ def _start(plan: ClusterPlan) -> Any:
 
     from slipstream.dask.cluster import GroupedCluster
 
-    before = set(SpecCluster._instances)
+    before = set(SpecCluster._instances)  # noqa: SLF001 - distributed's registry of clusters
     children = _spawned_children()
     try:
         return GroupedCluster(plan)
     except BaseException as exc:
         # A half-started cluster (Ctrl-C while workers start) still owns processes.
-        for cluster in set(SpecCluster._instances) - before:
+        for cluster in set(SpecCluster._instances) - before:  # noqa: SLF001 - as above
             with contextlib.suppress(BaseException):
                 cluster.close(timeout=CLOSE_TIMEOUT)
         _reap(_spawned_children() - children)
@@ -335,7 +335,7 @@ def _close_clients(address: str) -> None:
     """Close every Client the user left open on this cluster (it is about to go away)."""
     from distributed import Client
 
-    for client in list(Client._instances):
+    for client in list(Client._instances):  # noqa: SLF001 - distributed's open clients
         try:
             client_address = client.scheduler.address if client.scheduler else None
             if client_address == address and client.status not in ("closed", "closing"):

@@ -13,7 +13,7 @@ import logging
 
 import dask
 
-import slipstream.dask.cluster
+import slipstream.dask.cluster  # noqa: F401 - imported ahead, like the next one
 import slipstream.dask.local  # noqa: F401 - the attempt's own Dask context
 
 

@@ -167,8 +167,9 @@ class ExecutionLoop:
                 self._finish()
             raise
         finally:
+            # Timed-out attempts stop on their own non-daemon threads: the caller does not wait
+            # for their teardown (the process does at exit); aborts wait (see _abort_all).
             self.recorder.flush()
-            self.cancellations.join()  # attempts stopped on a timeout are gone too
 
     def _wait_and_handle(self) -> None:
         timeout = self._next_wakeup()
@@ -531,11 +532,12 @@ class ExecutionLoop:
         """Stop every attempt in flight (under `prefix`) at once; unfinished nodes are ABORTED."""
         if reason:
             self.aborting = reason
+        stopping = Cancellations()  # only these are waited for, not earlier timeout stops
         for attempt in list(self.in_flight.values()):
             if not attempt.owner.startswith(prefix):
                 continue
             if attempt.handle is not None:
-                self.cancellations.cancel(attempt.runner, attempt.handle, attempt.id)
+                stopping.cancel(attempt.runner, attempt.handle, attempt.id)
                 if attempt.keeps_rows:
                     self.recorder.attempt(attempt.row(AttemptPhase.ABORTED))
             del self.in_flight[attempt.id]
@@ -551,7 +553,7 @@ class ExecutionLoop:
             self.cache.release(state.id)
             self.kinds.get(state.node.kind).abort(self, state)
             self._set_phase(state, NodePhase.ABORTED, reason or "another node failed")
-        self.cancellations.join()  # all were asked to stop at once; now wait for each to go
+        stopping.join()  # all were asked to stop at once; now wait for each to go
 
     def _finish(self) -> None:
         record = self.record

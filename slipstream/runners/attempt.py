@@ -123,8 +123,9 @@ def call_task(
             result = task.function(**values)
     finally:
         reset_context(token)
-        if context._working_directory is not None:
-            attempt.scratch.append(str(context._working_directory))
+        scratch = context.made_working_directory()
+        if scratch is not None:
+            attempt.scratch.append(str(scratch))
     return task.interface.pack_outputs(result, f"task {template.name!r}")
 
 

@@ -26,9 +26,10 @@ from slipstream.ir import Binding, LiteralType, TypedInterface, Variable, Workfl
 from slipstream.sdk.expressions import Comparison, Expression, Junction, as_expression, is_promise
 from slipstream.sdk.promise import (
     NodeBuilder,
+    NodeOps,
     Promise,
     VoidPromise,
-    _NodeOps,
+    node_of,
     outputs_tuple,
 )
 from slipstream.sdk.tracing import TracingContext, current_tracing, tracing
@@ -46,7 +47,7 @@ class _CaseContext(TracingContext):
     external: dict[str, Variable] = field(default_factory=dict)
 
     def bind(self, value: Any, py_type: Any, expected: LiteralType, where: str) -> Binding:
-        if isinstance(value, Promise) and not any(n is value._node for n in self.nodes):
+        if isinstance(value, Promise) and not any(n is node_of(value) for n in self.nodes):
             if not is_assignable(value.literal_type, expected):
                 raise CompileError(
                     f"{self.label} {self.name!r}: {where} expects {expected} but gets "
@@ -74,14 +75,14 @@ class _Case:
 
     def then(self, result: Any) -> Any:
         """The case's result: a promise, a NamedTuple of promises, or nothing (a void call)."""
-        return self.section._close(self, result)
+        return self.section.close_case(self, result)
 
     def fail(self, message: str) -> Any:
         """Taking this case fails the node with `message`."""
-        return self.section._close_failing(self, message)
+        return self.section.close_failing(self, message)
 
 
-class ConditionalSection(_NodeOps):
+class ConditionalSection(NodeOps):
     """The node under construction; `>>` orders it like any call."""
 
     def __init__(self, name: str) -> None:
@@ -163,7 +164,7 @@ class ConditionalSection(_NodeOps):
         case.scope.__exit__(None, None, None)
         self._open = None
 
-    def _close(self, case: _Case, result: Any) -> Any:
+    def close_case(self, case: _Case, result: Any) -> Any:
         self._end(case, "then()")
         values, py_types, tuple_class = _result_parts(result, self.where)
         context = case.context
@@ -192,7 +193,7 @@ class ConditionalSection(_NodeOps):
         self._cases.append({"when": case.condition, "workflow": template.name})
         return self._finish_case(case)
 
-    def _close_failing(self, case: _Case, message: str) -> Any:
+    def close_failing(self, case: _Case, message: str) -> Any:
         self._end(case, "fail()")
         if not isinstance(message, str) or not message:
             raise CompileError(f"{self.where}: fail() needs a message, got {message!r}")
@@ -215,7 +216,9 @@ class ConditionalSection(_NodeOps):
     def external(self, promise: Promise) -> str:
         """The branch node input that carries `promise` (a workflow input or an outer output)."""
         name = (
-            promise.input_name if promise._node is None else f"{promise.node_id}.{promise.output}"
+            promise.input_name
+            if node_of(promise) is None
+            else f"{promise.node_id}.{promise.output}"
         ) + describe_path(promise.path)
         if name not in self._inputs:
             assert self._node is not None

@@ -34,6 +34,10 @@ class ExecutionContext:
             self._working_directory = Path(tempfile.mkdtemp(prefix=f"slipstream-{safe}-"))
         return self._working_directory
 
+    def made_working_directory(self) -> Path | None:
+        """The scratch folder if the attempt asked for one (removed once outputs are stored)."""
+        return self._working_directory
+
 
 _current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar(
     "slipstream_execution_context", default=None

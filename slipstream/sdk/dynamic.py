@@ -18,7 +18,7 @@ from slipstream.ir import WorkflowTemplate
 from slipstream.sdk.calls import run_locally
 from slipstream.sdk.task import TaskDefinition
 from slipstream.sdk.tracing import TracingContext, current_tracing, tracing
-from slipstream.sdk.workflow import _bind_outputs
+from slipstream.sdk.workflow import bind_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,7 +61,7 @@ class DynamicDefinition(TaskDefinition):
         with tracing(context):
             result = self.function(**values)
         try:
-            outputs = _bind_outputs(context, self.interface, result, self.name)
+            outputs = bind_outputs(context, self.interface, result, self.name)
             template = WorkflowTemplate(
                 name=self.name,
                 interface=self.interface.ir,

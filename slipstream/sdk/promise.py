@@ -39,10 +39,14 @@ class NodeBuilder:
         )
 
 
-class _NodeOps:
+class NodeOps:
     """Operations shared by every handle on a node: ordering and per-call overrides."""
 
     _node: NodeBuilder | None
+
+    def producing_node(self) -> NodeBuilder | None:
+        """The node that produces this promise (None for a workflow input)."""
+        return self._node
 
     def _require_node(self, what: str) -> NodeBuilder:
         if self._node is None:
@@ -86,7 +90,7 @@ class _NodeOps:
         return other
 
 
-class Promise(_NodeOps):
+class Promise(NodeOps):
     """One output of a node (or one workflow input), with its type."""
 
     __slots__ = ("_node", "input_name", "literal_type", "output", "path", "py_type")
@@ -186,13 +190,13 @@ class Promise(_NodeOps):
     def is_none(self) -> Comparison:
         return Comparison("==", self, None)
 
-    __hash__ = _NodeOps.__hash__
+    __hash__ = NodeOps.__hash__
 
     def __repr__(self) -> str:
         return f"Promise({self.describe()}: {self.literal_type})"
 
 
-class VoidPromise(_NodeOps):
+class VoidPromise(NodeOps):
     """The result of calling a task that returns nothing: usable only for ordering."""
 
     __slots__ = ("_node",)
@@ -208,6 +212,11 @@ class VoidPromise(_NodeOps):
 _TUPLE_CLASSES: dict[type, type] = {}
 
 
+def node_of(promise: Promise | VoidPromise) -> NodeBuilder | None:
+    """The node that produces a promise (None for a workflow input)."""
+    return promise.producing_node()
+
+
 def outputs_tuple(named_tuple: type, node: NodeBuilder, promises: dict[str, Promise]) -> Any:
     """The user's NamedTuple class, holding promises, that also supports overrides and `>>`.
 
@@ -218,7 +227,7 @@ def outputs_tuple(named_tuple: type, node: NodeBuilder, promises: dict[str, Prom
         named_tuple = plain_outputs(tuple(promises))
     cls = _TUPLE_CLASSES.get(named_tuple)
     if cls is None:
-        cls = type(named_tuple.__name__, (named_tuple, _NodeOps), {"_node": None})
+        cls = type(named_tuple.__name__, (named_tuple, NodeOps), {"_node": None})
         _TUPLE_CLASSES[named_tuple] = cls
     value = cls(**promises)
     value.__dict__["_node"] = node

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
-from slipstream.compiler.registry import TypeRegistry, default_registry
+from slipstream.compiler.registry import TypeRegistry
+from slipstream.compiler.types import default_registry
 from slipstream.errors import CompileError, DefinitionError
 from slipstream.ir import CacheSpec, TaskTemplate
 from slipstream.sdk.cache import Cache

@@ -13,7 +13,7 @@ from slipstream.compiler.registry import TransformContext, TypeRegistry
 from slipstream.errors import CompileError, TypeTransformError
 from slipstream.ir import Binding, LiteralType, TaskTemplate, WorkflowTemplate
 from slipstream.sdk.interface import PythonInterface
-from slipstream.sdk.promise import NodeBuilder, Promise, VoidPromise, outputs_tuple
+from slipstream.sdk.promise import NodeBuilder, Promise, VoidPromise, node_of, outputs_tuple
 
 
 @dataclass
@@ -96,9 +96,10 @@ class TracingContext:
                     f"{self.label} {self.name!r}: {where} expects {expected} but gets "
                     f"{value.literal_type} from {value.describe()}"
                 )
-            if value._node is None:
+            node = node_of(value)
+            if node is None:
                 return Binding(kind="input", name=value.input_name, path=value.path)
-            return Binding(kind="promise", node=value._node.id, name=value.output, path=value.path)
+            return Binding(kind="promise", node=node.id, name=value.output, path=value.path)
         if isinstance(value, VoidPromise):
             raise CompileError(
                 f"{self.label} {self.name!r}: {where} gets the result of a task that returns "

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from slipstream.compiler.dag import check_workflow
-from slipstream.compiler.registry import TypeRegistry, default_registry
+from slipstream.compiler.registry import TypeRegistry
+from slipstream.compiler.types import default_registry
 from slipstream.errors import CompileError, DefinitionError
 from slipstream.ir import Binding, WorkflowTemplate
 from slipstream.sdk.calls import run_locally
@@ -48,7 +49,7 @@ class WorkflowDefinition:
         }
         with tracing(context):
             result = fn(**inputs)
-        outputs = _bind_outputs(context, self.interface, result, self.name)
+        outputs = bind_outputs(context, self.interface, result, self.name)
         where = f"workflow {self.name!r}"
         handler = None
         if on_failure is not None:
@@ -107,7 +108,7 @@ class WorkflowDefinition:
         return f"<workflow {self.name} ({len(self.template.nodes)} nodes)>"
 
 
-def _bind_outputs(
+def bind_outputs(
     context: TracingContext, interface: PythonInterface, result: Any, name: str
 ) -> dict[str, Binding]:
     declared = {v.name: v for v in interface.ir.outputs}

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slipstream.cli.inputs import TypedValue
-from slipstream.compiler.registry import TransformContext, default_registry
+from slipstream.compiler.registry import TransformContext
+from slipstream.compiler.types import default_registry
 from slipstream.storage.blobs import BlobStore
 
 

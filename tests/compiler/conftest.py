@@ -13,13 +13,8 @@ from typing import Any
 
 import pytest
 
-from slipstream.compiler.registry import (
-    BlobIO,
-    TransformContext,
-    TypeRegistry,
-    new_registry,
-    set_default_registry,
-)
+from slipstream.compiler.registry import BlobIO, TransformContext, TypeRegistry
+from slipstream.compiler.types import new_registry, set_default_registry
 
 
 class FolderBlobs:

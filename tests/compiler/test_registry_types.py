@@ -109,7 +109,7 @@ def test_corrupted_offloaded_value_is_detected(registry: TypeRegistry, blobs: Bl
 
 def test_registry_import_is_light() -> None:
     code = (
-        "import sys; import slipstream.compiler.registry as r; r.default_registry(); "
+        "import sys; import slipstream.compiler.types as r; r.default_registry(); "
         "heavy = [m for m in ('pandas', 'pyarrow', 'pydantic', 'cloudpickle', 'numpy') "
         "if m in sys.modules]; print(heavy)"
     )

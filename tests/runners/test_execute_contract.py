@@ -14,7 +14,8 @@ import flows_runners
 import pandas as pd
 import pytest
 
-from slipstream.compiler.registry import TransformContext, default_registry
+from slipstream.compiler.registry import TransformContext
+from slipstream.compiler.types import default_registry
 from slipstream.ir import ErrorDocument, LiteralMapDocument
 from slipstream.runners.bundle import bundle_bytes, upload_bundle
 from slipstream.storage.blobs import BlobStore

@@ -1,8 +1,13 @@
-"""The built-in type families, one module each; register_builtin() is called by the registry."""
+"""The built-in type families, one module each, and the default registry assembled from them."""
 
 from __future__ import annotations
 
+import threading
+
 from slipstream.compiler.registry import TypeRegistry
+
+_default: TypeRegistry | None = None
+_default_lock = threading.Lock()
 
 
 def register_builtin(registry: TypeRegistry) -> None:
@@ -28,3 +33,26 @@ def register_builtin(registry: TypeRegistry) -> None:
     datasets.register(registry)
     structs.register(registry)
     pickled.register(registry)
+
+
+def new_registry() -> TypeRegistry:
+    """A registry holding every built-in transformer."""
+    registry = TypeRegistry()
+    register_builtin(registry)
+    return registry
+
+
+def default_registry() -> TypeRegistry:
+    """The process-wide registry of the built-in families (built on first use)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = new_registry()
+    return _default
+
+
+def set_default_registry(registry: TypeRegistry | None) -> None:
+    """Replace the process-wide registry (tests use a fresh one each)."""
+    global _default
+    _default = registry

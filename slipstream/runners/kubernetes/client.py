@@ -69,10 +69,10 @@ class KubeClient:
                 await session.aclose()
         # kr8s caches clients per (thread id, loop id); both ids are reused once this loop
         # is gone, and a later runner must not get a client bound to a dead loop.
-        from kr8s._api import Api
+        from kr8s._api import Api  # noqa: PLC2701 - kr8s keeps its client cache there
 
         key = f"{threading.get_ident()}.{id(asyncio.get_running_loop())}"
-        Api._instances.pop(key, None)
+        Api._instances.pop(key, None)  # noqa: SLF001 - kr8s's per-loop client cache
 
     async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         obj = object_from_spec(manifest, api=self.api, allow_unknown_type=True)

@@ -52,7 +52,7 @@ class CatalogConflictError(SlipstreamError):
 
 
 def _entry(row: Any) -> CatalogEntry:
-    return CatalogEntry(**dict(row._mapping))
+    return CatalogEntry(**row._asdict())
 
 
 def _info(mapping: Any) -> ExecutionInfo:
@@ -181,7 +181,7 @@ class ServerStore:
         query = sa.select(execution_index).where(execution_index.c.execution_id == execution_id)
         with self._engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else _info(row._mapping)
+        return None if row is None else _info(row._asdict())
 
     def _filtered(self, query: Any, where: ExecutionFilter) -> Any:
         ix = execution_index.c
@@ -243,8 +243,7 @@ class ServerStore:
         query = query.order_by(executions.c.created_at.desc(), executions.c.id.desc()).limit(limit)
         out = []
         with self._engine.connect() as conn:
-            for row in conn.execute(query):
-                m = row._mapping
+            for m in conn.execute(query).mappings():
                 info = (
                     None
                     if m[execution_index.c.execution_id] is None
@@ -294,12 +293,12 @@ class ServerStore:
         )
         with self._engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else ScheduleState(**dict(row._mapping))
+        return None if row is None else ScheduleState(**row._asdict())
 
     def active_schedules(self) -> list[ScheduleState]:
         query = sa.select(schedules).where(schedules.c.active.is_(True))
         with self._engine.connect() as conn:
-            return [ScheduleState(**dict(r._mapping)) for r in conn.execute(query)]
+            return [ScheduleState(**r._asdict()) for r in conn.execute(query)]
 
     def last_slot(self, project: str, domain: str, name: str) -> float | None:
         query = sa.select(sa.func.max(schedule_slots.c.slot)).where(

@@ -154,8 +154,8 @@ class MetadataStore:
     @translate_faults
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         with self._read().connect() as conn:
-            row = conn.execute(_GET_EXECUTION, {"eid": execution_id}).first()
-        return None if row is None else rows.execution_record(row._mapping)
+            row = conn.execute(_GET_EXECUTION, {"eid": execution_id}).mappings().first()
+        return None if row is None else rows.execution_record(row)
 
     @translate_faults
     def list_executions(
@@ -171,7 +171,7 @@ class MetadataStore:
             query = query.where(executions.c.name == name)
         query = query.order_by(executions.c.created_at.desc(), executions.c.id.desc()).limit(limit)
         with self._read().connect() as conn:
-            return [rows.execution_record(r._mapping) for r in conn.execute(query)]
+            return [rows.execution_record(r) for r in conn.execute(query).mappings()]
 
     @translate_faults
     def write(self, batch: WriteBatch) -> None:
@@ -210,13 +210,13 @@ class MetadataStore:
     def get_nodes(self, execution_id: str) -> list[NodeRecord]:
         with self._read().connect() as conn:
             result = conn.execute(_GET_NODES, {"eid": execution_id})
-            return [rows.node_record(r._mapping) for r in result]
+            return [rows.node_record(r) for r in result.mappings()]
 
     @translate_faults
     def get_node(self, execution_id: str, node_id: str) -> NodeRecord | None:
         with self._read().connect() as conn:
-            row = conn.execute(_GET_NODE, {"eid": execution_id, "nid": node_id}).first()
-        return None if row is None else rows.node_record(row._mapping)
+            row = conn.execute(_GET_NODE, {"eid": execution_id, "nid": node_id}).mappings().first()
+        return None if row is None else rows.node_record(row)
 
     @translate_faults
     def get_attempts(self, execution_id: str, node_id: str | None = None) -> list[AttemptRecord]:
@@ -225,14 +225,14 @@ class MetadataStore:
             query = query.where(attempts.c.node_id == node_id)
         query = query.order_by(attempts.c.node_id, attempts.c.attempt)
         with self._read().connect() as conn:
-            return [rows.attempt_record(r._mapping) for r in conn.execute(query)]
+            return [rows.attempt_record(r) for r in conn.execute(query).mappings()]
 
     @translate_faults
     def get_events(self, execution_id: str, after_id: int = 0) -> list[EventRecord]:
         """The timeline in write order; after_id skips events already seen (for tailing)."""
         with self._read().connect() as conn:
             result = conn.execute(_GET_EVENTS, {"eid": execution_id, "after": after_id})
-            return [rows.event_record(r._mapping) for r in result]
+            return [rows.event_record(r) for r in result.mappings()]
 
     # -- cache ---------------------------------------------------------------------------
 
@@ -240,10 +240,10 @@ class MetadataStore:
     def cache_get(self, key: str, now: float) -> CacheEntry | None:
         """The entry for key unless missing or expired at now."""
         with self._read().connect() as conn:
-            row = conn.execute(_CACHE_GET, {"k": key}).first()
+            row = conn.execute(_CACHE_GET, {"k": key}).mappings().first()
         if row is None:
             return None
-        entry = rows.cache_record(row._mapping)
+        entry = rows.cache_record(row)
         if entry.expires_at is not None and entry.expires_at <= now:
             return None
         return entry
@@ -256,7 +256,7 @@ class MetadataStore:
             query = query.where(cache_entries.c.task_name == task_name)
         query = query.order_by(cache_entries.c.created_at.desc(), cache_entries.c.key)
         with self._read().connect() as conn:
-            return [rows.cache_record(r._mapping) for r in conn.execute(query)]
+            return [rows.cache_record(r) for r in conn.execute(query).mappings()]
 
     @translate_faults
     def cache_delete(self, task_name: str | None = None, older_than: float | None = None) -> int:
@@ -339,8 +339,8 @@ class MetadataStore:
             registered_entities.c.created_at.desc(), registered_entities.c.version.desc()
         ).limit(1)
         with self._read().connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else rows.entity_record(row._mapping)
+            row = conn.execute(query).mappings().first()
+        return None if row is None else rows.entity_record(row)
 
     @translate_faults
     def list_entities(self, kind: str | None = None) -> list[EntityRecord]:
@@ -355,9 +355,9 @@ class MetadataStore:
         )
         latest: dict[str, EntityRecord] = {}
         with self._read().connect() as conn:
-            for row in conn.execute(query):
-                if row.name not in latest:
-                    latest[row.name] = rows.entity_record(row._mapping)
+            for row in conn.execute(query).mappings():
+                if row["name"] not in latest:
+                    latest[row["name"]] = rows.entity_record(row)
         return list(latest.values())
 
 
