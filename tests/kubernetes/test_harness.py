@@ -547,7 +547,11 @@ def test_real_operator_drives_a_daskjob_to_successful(
     assert env["DASK_SCHEDULER_ADDRESS"] == (
         f"tcp://real-scheduler.{kube.namespace}.svc.cluster.local:8786"
     )
-    # The cluster existed, owned by the job, and was deleted when the runner succeeded.
+    # The cluster existed, owned by the job, and was deleted when the runner succeeded. The
+    # operator may write Successful just before it deletes the cluster: wait for the delete.
+    kube.wait_gone("daskcluster", "real")
+    kube.wait_gone("deployment", "real-scheduler")
+    kube.wait_gone("service", "real-scheduler")
     clusters = [c for c in kube.changes("daskcluster", "real")]
     assert clusters[0].type == "ADDED" and clusters[-1].type == "DELETED"
     owner = clusters[0].obj["metadata"]["ownerReferences"][0]
