@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from slipstream.cli.attempts import chosen_attempt
 from slipstream.cli.context import engine as make_engine
 from slipstream.cli.context import read_engine, read_store, settings_for
 from slipstream.cli.errors import EXIT_INTERRUPTED
@@ -314,20 +315,7 @@ def logs(execution_id: str, node: str, attempt: int | None) -> None:
 
 def _logs(engine: Any, execution_id: str, node: str, attempt: int | None) -> None:
     _require(engine and engine.store, execution_id)
-    attempts = engine.store.get_attempts(execution_id, node)
-    if not attempts:
-        known = sorted({n.node_id for n in engine.store.get_nodes(execution_id)})
-        raise click.BadParameter(
-            f"node {node!r} of execution {execution_id} has no attempts; nodes: {', '.join(known)}",
-            param_hint="NODE",
-        )
-    chosen = (
-        attempts[-1]
-        if attempt is None
-        else next((a for a in attempts if a.attempt == attempt), None)
-    )
-    if chosen is None:
-        raise click.BadParameter(f"node {node!r} has no attempt {attempt}", param_hint="--attempt")
+    chosen = chosen_attempt(engine.store, execution_id, node, attempt)
     text = engine.attempt_logs(chosen)
     if text is None:
         raise click.ClickException(

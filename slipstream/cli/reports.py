@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from slipstream.cli.attempts import chosen_attempt
+
 REPORT = "dask-report.html"
 SUMMARY = "dask-summary.json"
 
@@ -70,20 +72,7 @@ def report(
     engine = make_engine()
     if engine.store.get_execution(execution_id) is None:
         raise click.BadParameter(f"no execution {execution_id!r}", param_hint="ID")
-    attempts = engine.store.get_attempts(execution_id, node)
-    if not attempts:
-        known = sorted({n.node_id for n in engine.store.get_nodes(execution_id)})
-        raise click.BadParameter(
-            f"node {node!r} of execution {execution_id} has no attempts; nodes: {', '.join(known)}",
-            param_hint="NODE",
-        )
-    chosen = (
-        attempts[-1]
-        if attempt is None
-        else next((a for a in attempts if a.attempt == attempt), None)
-    )
-    if chosen is None:
-        raise click.BadParameter(f"node {node!r} has no attempt {attempt}", param_hint="--attempt")
+    chosen = chosen_attempt(engine.store, execution_id, node, attempt)
     uri = f"{chosen.output_prefix}/{REPORT}"
     if not engine.blobs.exists(uri):
         raise click.ClickException(
