@@ -43,6 +43,12 @@ def _servers() -> set[int]:
     return found
 
 
+def _children() -> set[int]:
+    import psutil
+
+    return {child.pid for child in psutil.Process().children()}
+
+
 def _start(modules: list[str]) -> None:
     from distributed.utils import get_mp_context
 
@@ -63,6 +69,7 @@ def forked_workers(modules: list[str]) -> Iterator[None]:
     import dask
 
     before = _servers()
+    children = _children()
     try:
         _start([name for name in modules if name and name != "__main__"])
     except Exception as exc:  # spawned workers still work, only slower to start
@@ -70,6 +77,12 @@ def forked_workers(modules: list[str]) -> Iterator[None]:
         yield
         return
     started = _servers() - before
+    # A server just forked may not have exec'd yet (its command line is still ours): wait for
+    # it, bounded, or it would never be killed and would outlive the attempt.
+    deadline = time.monotonic() + 2.0
+    while not started and _children() - children and time.monotonic() < deadline:
+        time.sleep(0.005)
+        started = _servers() - before
     try:
         with dask.config.set({METHOD: "forkserver"}):
             yield
