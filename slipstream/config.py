@@ -38,9 +38,11 @@ class Settings:
     offload_threshold: int = 1 << 20  # bytes of inline JSON above which values go to blobs
     warm_processes: bool = True  # process runner: fork attempts from a warm interpreter
     secrets_dir: str = ""  # default: $home/secrets; a secret is the file <group>/<key> in it
-    # The server: the CLI talks to server_url when set; serve and the CLI use server_token
+    # The server: the CLI talks to server_url when set, sending server_token; serve accepts
+    # the tokens in server_tokens_file (default $home/server/tokens.json) and server_token
     server_url: str = ""
     server_token: str = ""
+    server_tokens_file: str = ""
     # Kubernetes
     namespace: str = "default"
     image: str = ""
@@ -273,6 +275,7 @@ RULES: dict[str, Rule] = {
     "secrets_dir": Rule(_as_str, lambda value: _home(value) if value else ""),
     "server_url": Rule(_as_str, _server_url),
     "server_token": Rule(_as_str),
+    "server_tokens_file": Rule(_as_str),
 }
 
 

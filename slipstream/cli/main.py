@@ -18,6 +18,7 @@ from slipstream.cli.launchplan import launchplan
 from slipstream.cli.register import register
 from slipstream.cli.run import run
 from slipstream.cli.serve import serve
+from slipstream.cli.tokens import token
 from slipstream.errors import SlipstreamError
 from slipstream.trace import mark
 
@@ -60,6 +61,7 @@ cli.add_command(register)
 cli.add_command(launch)
 cli.add_command(image)
 cli.add_command(launchplan)
+cli.add_command(token)
 
 
 def main() -> None:

@@ -11,16 +11,13 @@ from slipstream.cli.context import settings_for
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
-    "--token",
+    "--tokens-file",
     default=None,
-    help="Require this token (Bearer, or ?token= once in the UI); default SLIPSTREAM_SERVER_TOKEN."
-    " Needed to listen beyond loopback.",
-)
-@click.option(
-    "--token-name",
-    default="token",
-    show_default=True,
-    help="The name recorded as launched_by for calls made with the token.",
+    metavar="PATH",
+    help="The named, scoped tokens to accept (made by `slipstream token create`); default the "
+    "server_tokens_file setting, else $home/server/tokens.json. SLIPSTREAM_SERVER_TOKEN is also "
+    "accepted, as an admin token named server_token. A token is needed to listen beyond "
+    "loopback.",
 )
 @click.option(
     "--backend",
@@ -28,7 +25,7 @@ from slipstream.cli.context import settings_for
     default=None,
     help="Where attempts run (default: the runner setting).",
 )
-def serve(host: str, port: int, token: str | None, token_name: str, backend: str | None) -> None:
+def serve(host: str, port: int, tokens_file: str | None, backend: str | None) -> None:
     """Serve the REST API under /api/v1 (docs at /api/v1/docs) and the web UI at /.
 
     Uses the same settings as the CLI: the metadata store (SQLite, or PostgreSQL by
@@ -40,12 +37,6 @@ def serve(host: str, port: int, token: str | None, token_name: str, backend: str
 
     settings = settings_for(backend)
     try:
-        run_server(
-            settings,
-            host=host,
-            port=port,
-            token=token or settings.server_token or None,
-            token_name=token_name,
-        )
+        run_server(settings, host=host, port=port, tokens_file=tokens_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

@@ -19,8 +19,16 @@ from starlette.concurrency import run_in_threadpool
 
 from slipstream import __version__
 from slipstream.errors import ExecutionError
-from slipstream.server.api import entities, events, executions, health, nodes, registration
-from slipstream.server.auth import AuthConfig, AuthMiddleware
+from slipstream.server.api import (
+    cache,
+    entities,
+    events,
+    executions,
+    health,
+    nodes,
+    registration,
+)
+from slipstream.server.auth import AuthConfig, AuthMiddleware, ScopeError
 from slipstream.server.inputs import InputError
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import NotFoundError, RegistrationError
@@ -55,6 +63,10 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ActionError)
     async def wrong_phase(request: Request, exc: ActionError) -> JSONResponse:
         return _error(409, str(exc))
+
+    @app.exception_handler(ScopeError)
+    async def beyond_scope(request: Request, exc: ScopeError) -> JSONResponse:
+        return _error(403, str(exc), needed_scope=exc.needed, scope=exc.scope)
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
@@ -127,6 +139,7 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
         executions.router,
         nodes.router,
         events.router,
+        cache.router,
     ):
         app.include_router(router, prefix=API)
     _install_errors(app)

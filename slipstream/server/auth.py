@@ -1,9 +1,14 @@
-"""Who may call the server: the bind check, Bearer tokens, the UI's cookie, CSRF; used by app.py.
+"""Who may call the server and what they may do: bind check, scoped tokens, cookie, CSRF; for app.
 
-- Without a token the server only listens on loopback (`check_bind`), and every caller is let in.
-- With a token, every call but `GET /api/v1/health` needs `Authorization: Bearer TOKEN` or the
-  session cookie; a page opened once with `?token=TOKEN` gets that cookie (HttpOnly,
-  SameSite=Strict) and is redirected to the same address without the token.
+- Without tokens the server only listens on loopback (`check_bind`), and every caller is let in
+  with every right, named by what the CLI says it runs as (`X-Slipstream-User`).
+- With tokens (server/tokens.py), every call but `GET /api/v1/health` needs
+  `Authorization: Bearer TOKEN` or the session cookie; a page opened once with `?token=TOKEN`
+  gets that cookie (HttpOnly, SameSite=Strict) and is redirected to the same address without
+  the token. The caller is then the token's name, with the token's scope: `read` may only read,
+  `launch` may also change things (routes ask for it, and any POST/PUT/PATCH/DELETE needs it
+  here whatever the route), `admin` may do everything. A call beyond the scope is a 403 naming
+  the scope it needs (`ScopeError`).
 - A state-changing request that a browser could send from another site (it carries the session
   cookie, or has a form or plain-text body) must carry the CSRF token: the `X-CSRF-Token`
   header, or a `csrf_token` form field (url-encoded forms), equal to the `slipstream_csrf`
@@ -12,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import json
@@ -23,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from slipstream.errors import ConfigError
+from slipstream.server.tokens import TokenSet, allows, session_value
 
 SESSION_COOKIE = "slipstream_session"
 CSRF_COOKIE = "slipstream_csrf"
@@ -46,24 +51,79 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, token: str | None) -> None:
+def check_bind(host: str, tokens: TokenSet | None) -> None:
     """Refuse to listen beyond loopback without a token."""
-    if not token and not is_loopback(host):
+    if not tokens and not is_loopback(host):
         raise ConfigError(
             f"refusing to listen on {host!r} without a token: anyone who can reach it could "
-            "run code; pass --token TOKEN or set SLIPSTREAM_SERVER_TOKEN (or bind 127.0.0.1)"
+            "run code; make one with `slipstream token create NAME --scope admin` (it goes to "
+            "the tokens file, --tokens-file / SLIPSTREAM_SERVER_TOKENS_FILE), or set "
+            "SLIPSTREAM_SERVER_TOKEN (or bind 127.0.0.1)"
         )
 
 
 @dataclass(frozen=True)
 class AuthConfig:
-    token: str | None = None
-    token_name: str = "token"  # recorded as launched_by for calls made with the token
+    tokens: TokenSet | None = None  # none (or an empty set) at start: no token needed
     secure_cookies: bool = False  # Secure flag (set when served over HTTPS)
 
-    def session_value(self) -> str:
-        assert self.token
-        return hmac.new(self.token.encode(), b"slipstream-session", hashlib.sha256).hexdigest()
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a request: a token's name and scope, or the CLI's word on a token-less server."""
+
+    name: str
+    scope: str
+    token: bool = False  # named by a token (else by the client's own word)
+
+
+class ScopeError(Exception):
+    """A call beyond the caller's scope (403); names the scope it needs."""
+
+    def __init__(self, principal: Principal, needed: str, what: str = "this call") -> None:
+        super().__init__(
+            f"{what} needs a token of scope {needed!r} (or above); token {principal.name!r} "
+            f"has scope {principal.scope!r}"
+        )
+        self.needed = needed
+        self.scope = principal.scope
+
+
+def principal(request: Any) -> Principal:
+    found = request.scope.get("state", {}).get("principal")
+    return found if isinstance(found, Principal) else Principal("anonymous", "read")
+
+
+def require(request: Any, needed: str, what: str = "this call") -> Principal:
+    """The caller, if its scope allows `needed`; else ScopeError."""
+    who = principal(request)
+    if not allows(who.scope, needed):
+        raise ScopeError(who, needed, what)
+    return who
+
+
+def may_abort(who: Principal, owner: str | None) -> bool:
+    """`launch` may abort what it launched itself; `admin` anything."""
+    if allows(who.scope, "admin"):
+        return True
+    return allows(who.scope, "launch") and owner is not None and owner == who.name
+
+
+def require_abort(request: Any, owner: str | None) -> Principal:
+    who = principal(request)
+    if not may_abort(who, owner):
+        raise ScopeError(who, "admin", "aborting an execution launched by someone else")
+    return who
+
+
+def permissions(request: Any, owner: str | None = None) -> dict[str, bool]:
+    """What the UI may offer this caller: launch, abort (of `owner`'s execution), admin."""
+    who = principal(request)
+    return {
+        "launch": allows(who.scope, "launch"),
+        "abort": may_abort(who, owner),
+        "admin": allows(who.scope, "admin"),
+    }
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -95,11 +155,13 @@ def csrf_token(request: Any) -> str:
 
 def launched_by(request: Any) -> str:
     """Who makes this request: the token's name, or the user the CLI says it runs as."""
-    return str(request.scope.get("state", {}).get("user", "anonymous"))
+    return principal(request).name
 
 
-async def _send_json(send: Any, status: int, detail: str, extra: list[Any] | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _send_json(
+    send: Any, status: int, detail: str, extra: list[Any] | None = None, **fields: Any
+) -> None:
+    body = json.dumps({"detail": detail, **fields}).encode()
     headers = [(b"content-type", b"application/json"), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -111,19 +173,28 @@ class AuthMiddleware:
     def __init__(self, app: Any, config: AuthConfig) -> None:
         self.app = app
         self.config = config
+        # Decided once at start: a server started with tokens never opens up, even when its
+        # tokens file later holds none.
+        self.tokens = config.tokens if config.tokens else None
 
-    def _authenticated(self, headers: dict[str, str], cookies: dict[str, str]) -> bool | str:
-        """False, or how: "bearer" / "cookie" / "open" (no token configured)."""
-        token = self.config.token
-        if not token:
-            return "open"
+    def _authenticated(
+        self, headers: dict[str, str], cookies: dict[str, str]
+    ) -> tuple[str, Principal | None]:
+        """How ("bearer" / "cookie" / "open" / "" for refused) and who."""
+        if self.tokens is None:
+            name = headers.get(USER_HEADER, "").strip()[:100] or "anonymous"
+            return "open", Principal(name, "admin")
         auth = headers.get("authorization", "")
-        if auth[:7].lower() == "bearer " and hmac.compare_digest(auth[7:].strip(), token):
-            return "bearer"
+        if auth[:7].lower() == "bearer ":
+            found = self.tokens.by_token(auth[7:].strip())
+            if found is not None:
+                return "bearer", Principal(found.name, found.scope, token=True)
         session = cookies.get(SESSION_COOKIE, "")
-        if session and hmac.compare_digest(session, self.config.session_value()):
-            return "cookie"
-        return False
+        if session:
+            found = self.tokens.by_session(session)
+            if found is not None:
+                return "cookie", Principal(found.name, found.scope, token=True)
+        return "", None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -140,11 +211,14 @@ class AuthMiddleware:
             csrf = secrets.token_urlsafe(24)
         state["csrf_token"] = csrf
 
-        how = self._authenticated(headers, cookies)
+        how, who = self._authenticated(headers, cookies)
         if "token" in query and not path.startswith("/api/"):
             await self._token_login(scope, send, query, csrf)
             return
-        if not how and path not in OPEN_PATHS:
+        if who is None:
+            if path in OPEN_PATHS:
+                await self.app(scope, receive, send)
+                return
             await _send_json(
                 send,
                 401,
@@ -153,12 +227,12 @@ class AuthMiddleware:
                 [(b"www-authenticate", b'Bearer realm="slipstream"')],
             )
             return
-        state["user"] = (
-            self.config.token_name
-            if how in ("bearer", "cookie")
-            else (headers.get(USER_HEADER, "").strip()[:100] or "anonymous")
-        )
+        state["principal"] = who
         method = scope.get("method", "GET")
+        if method in _UNSAFE and not allows(who.scope, "launch"):
+            refused = ScopeError(who, "launch", f"{method} {path}")
+            await _send_json(send, 403, str(refused), needed_scope="launch", scope=who.scope)
+            return
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         needs_csrf = (
             method in _UNSAFE
@@ -220,9 +294,8 @@ class AuthMiddleware:
     async def _token_login(
         self, scope: Scope, send: Any, query: dict[str, list[str]], csrf: str
     ) -> None:
-        token = self.config.token
         given = query.pop("token", [""])[0]
-        if not token or not hmac.compare_digest(given, token):
+        if self.tokens is None or self.tokens.by_token(given) is None:
             await _send_json(send, 401, "the token in ?token= is not valid")
             return
         rest = urlencode({k: v[0] for k, v in query.items()})
@@ -232,7 +305,7 @@ class AuthMiddleware:
             (b"location", location.encode("latin-1")),
             (
                 b"set-cookie",
-                _cookie(SESSION_COOKIE, self.config.session_value(), secure, True).encode(),
+                _cookie(SESSION_COOKIE, session_value(given), secure, True).encode(),
             ),
             (b"set-cookie", _cookie(CSRF_COOKIE, csrf, secure, False).encode()),
             (b"cache-control", b"no-store"),

@@ -13,6 +13,7 @@ import sys
 
 from slipstream.config import Settings
 from slipstream.server.auth import AuthConfig, check_bind
+from slipstream.server.tokens import server_tokens
 
 log = logging.getLogger("slipstream.server")
 
@@ -21,19 +22,19 @@ def serve(
     settings: Settings,
     host: str = "127.0.0.1",
     port: int = 8080,
-    token: str | None = None,
-    token_name: str = "token",
+    tokens_file: str | None = None,
     log_level: str = "info",
 ) -> None:
     """Serve until interrupted; then leave the process without waiting for running attempts."""
-    check_bind(host, token)
+    tokens = server_tokens(settings, tokens_file)
+    check_bind(host, tokens)
     import uvicorn
 
     from slipstream.server.app import create_app
     from slipstream.server.services import open_services
 
     services = open_services(settings)
-    app = create_app(services, AuthConfig(token=token or None, token_name=token_name))
+    app = create_app(services, AuthConfig(tokens=tokens))
     config = uvicorn.Config(
         app,
         host=host,

@@ -19,18 +19,30 @@ from slipstream.config import load_settings
 from slipstream.server.app import create_app
 from slipstream.server.auth import AuthConfig
 from slipstream.server.services import open_services
+from slipstream.server.tokens import Token, TokenSet
 
 
 @pytest.fixture
 def start_server(home: Path) -> Iterator[Any]:
-    """start(token=None) -> Live: a uvicorn serving create_app on a free loopback port."""
+    """start(token=None, tokens=None) -> Live: a uvicorn serving create_app on a free loopback
+    port; `token` is an admin token named "ci" (the client's), `tokens` more: {name: (token,
+    scope)}, `tokens_file` a tokens file."""
     import uvicorn
 
     started: list[tuple[uvicorn.Server, threading.Thread, Live]] = []
 
-    def start(token: str | None = None, **settings: Any) -> Live:
+    def start(
+        token: str | None = None,
+        tokens: dict[str, tuple[str, str]] | None = None,
+        tokens_file: Path | None = None,
+        **settings: Any,
+    ) -> Live:
         services = open_services(load_settings().with_values(**settings))
-        app = create_app(services, AuthConfig(token=token, token_name="ci"))
+        given = {**({"ci": (token, "admin")} if token else {}), **(tokens or {})}
+        accepted = [
+            Token.from_secret(name, scope, secret) for name, (secret, scope) in given.items()
+        ]
+        app = create_app(services, AuthConfig(tokens=TokenSet(tokens_file, accepted)))
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -11,25 +11,28 @@ from click.testing import CliRunner
 from slipstream.cli.main import cli
 from slipstream.errors import ConfigError
 from slipstream.server.auth import CSRF_COOKIE, SESSION_COOKIE, check_bind
+from slipstream.server.tokens import Token, TokenSet
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "example.org", "::"])
 def test_no_token_refuses_a_bind_beyond_loopback(host: str) -> None:
-    with pytest.raises(ConfigError, match="--token") as caught:
+    with pytest.raises(ConfigError, match="slipstream token create") as caught:
         check_bind(host, None)
     assert "SLIPSTREAM_SERVER_TOKEN" in str(caught.value)
+    with pytest.raises(ConfigError, match="--tokens-file"):
+        check_bind(host, TokenSet(None, []))
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.5"])
 def test_no_token_is_fine_on_loopback(host: str) -> None:
     check_bind(host, None)
-    check_bind("0.0.0.0", "a-token")
+    check_bind("0.0.0.0", TokenSet(None, [Token.from_secret("ops", "admin", "a-token")]))
 
 
 def test_serve_refuses_to_start_beyond_loopback_without_a_token(home: Any) -> None:
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "1"])
     assert result.exit_code == 2
-    assert "--token" in result.output and "SLIPSTREAM_SERVER_TOKEN" in result.output
+    assert "token create" in result.output and "SLIPSTREAM_SERVER_TOKEN" in result.output
 
 
 def test_every_call_needs_the_bearer_token(start_server: Any) -> None:

@@ -1,13 +1,13 @@
-"""What every router needs from a request: the services and who is calling; for api/*."""
+"""What every router needs from a request: the services, who is calling, its scope; for api/*."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
-from slipstream.server.auth import launched_by
+from slipstream.server.auth import launched_by, require, require_abort
 from slipstream.server.services import Services
 
 
@@ -18,6 +18,24 @@ def services(request: Request) -> Services:
 
 def caller(request: Request) -> str:
     return launched_by(request)
+
+
+def needs(scope: str) -> Any:
+    """A route dependency: the caller's token must have `scope` (else 403 naming it)."""
+
+    def check(request: Request) -> None:
+        require(request, scope)
+
+    return Depends(check)
+
+
+def abort_allowed(request: Request, execution_id: str) -> None:
+    """A route dependency: `launch` may abort its own executions, `admin` anyone's."""
+    svc = services(request)
+    info = svc.store.get_info(execution_id)
+    if info is None and svc.executions.engine_store.get_execution(execution_id) is None:
+        return  # no such execution: the route answers 404
+    require_abort(request, info.launched_by if info else None)
 
 
 def loose(model: Any) -> dict[str, Any]:

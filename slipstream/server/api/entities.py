@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from slipstream.server.api.deps import services
+from slipstream.server.api.deps import needs, services
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT
 
@@ -46,7 +46,7 @@ workflows = entity_router("workflow", "workflows")
 launch_plans = entity_router("launch_plan", "launch_plans")
 
 
-@launch_plans.post("/{name}/activate")
+@launch_plans.post("/{name}/activate", dependencies=[needs("admin")])
 def activate(
     name: str,
     project: str = Query(DEFAULT_PROJECT, max_length=200),
@@ -58,7 +58,7 @@ def activate(
     return svc.schedules.activate(project, domain, name, version)
 
 
-@launch_plans.post("/{name}/deactivate")
+@launch_plans.post("/{name}/deactivate", dependencies=[needs("admin")])
 def deactivate(
     name: str,
     project: str = Query(DEFAULT_PROJECT, max_length=200),

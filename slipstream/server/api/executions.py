@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from slipstream.server.api.deps import FastJSON, caller, services
+from slipstream.server.api.deps import FastJSON, abort_allowed, caller, needs, services
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT
 from slipstream.server.services.requests import LaunchRequest
@@ -75,7 +75,7 @@ def _filter(
     )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[needs("launch")])
 def launch(
     body: LaunchBody, svc: Services = Depends(services), who: str = Depends(caller)
 ) -> dict[str, Any]:
@@ -109,12 +109,13 @@ def get_execution(execution_id: Id, svc: Services = Depends(services)) -> Any:
     return FastJSON(svc.executions.get(execution_id))
 
 
-@router.post("/{execution_id}/abort")
+@router.post("/{execution_id}/abort", dependencies=[Depends(abort_allowed)])
 def abort(execution_id: Id, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Abort a running execution: one's own with scope `launch`, anyone's with `admin`."""
     return {"execution": execution_id, "phase": svc.executions.abort(execution_id)}
 
 
-@router.post("/{execution_id}/relaunch", status_code=201)
+@router.post("/{execution_id}/relaunch", status_code=201, dependencies=[needs("launch")])
 def relaunch(
     execution_id: Id,
     body: RelaunchBody | None = None,
@@ -127,7 +128,7 @@ def relaunch(
     return {"execution": new, "parent": execution_id}
 
 
-@router.post("/{execution_id}/recover", status_code=201)
+@router.post("/{execution_id}/recover", status_code=201, dependencies=[needs("launch")])
 def recover(
     execution_id: Id, svc: Services = Depends(services), who: str = Depends(caller)
 ) -> dict[str, Any]:

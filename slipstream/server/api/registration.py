@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from slipstream.server.api.deps import services
+from slipstream.server.api.deps import needs, services
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT, Registration
 
@@ -33,7 +33,7 @@ def bundle_exists(digest: str, svc: Services = Depends(services)) -> Response:
     return Response(status_code=200 if svc.catalog.bundle_exists(digest) else 404)
 
 
-@router.put("/bundles/{digest}", status_code=201)
+@router.put("/bundles/{digest}", status_code=201, dependencies=[needs("launch")])
 async def put_bundle(
     digest: str, request: Request, svc: Services = Depends(services)
 ) -> dict[str, Any]:
@@ -45,7 +45,7 @@ async def put_bundle(
     return {"bundle": digest, "uri": uri}
 
 
-@router.post("/registrations")
+@router.post("/registrations", dependencies=[needs("launch")])
 def register(body: RegistrationBody, svc: Services = Depends(services)) -> dict[str, Any]:
     """Check and store every entity (all or none); the same content again is a no-op."""
     return svc.catalog.register(Registration(**body.model_dump()))

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from slipstream.errors import ExecutionError
 from slipstream.ir import WorkflowTemplate
-from slipstream.server.auth import launched_by
+from slipstream.server.auth import launched_by, permissions, require_abort
 from slipstream.server.inputs import InputError
 from slipstream.server.services.requests import LaunchRequest
 from slipstream.server.ui.graph_view import attempt_reason, live_state, workflow_graph
@@ -213,10 +213,14 @@ def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
         return JSONResponse({"id": execution_id, "url": f"/executions/{execution_id}"}, 201)
 
     @router.post("/executions/{execution_id}/abort", include_in_schema=False)
-    async def abort(execution_id: str) -> HTMLResponse:
+    async def abort(request: Request, execution_id: str) -> HTMLResponse:
+        info = await run_in_threadpool(services.store.get_info, execution_id)
+        owner = info.launched_by if info else None
+        require_abort(request, owner)  # launch: only its own; admin: any (else 403)
         with contextlib.suppress(ExecutionError):  # asked, not yet done: "abort requested"
             await run_in_threadpool(executions.abort, execution_id)
-        context = {"e": executions.get(execution_id), "now": time.time()}
+        e = executions.get(execution_id)
+        context = {"e": e, "now": time.time(), "may": permissions(request, owner)}
         return pages.fragment("execution_summary.html", **context)
 
     @router.post("/executions/{execution_id}/recover", include_in_schema=False)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from slipstream.ir import WorkflowTemplate, decode
+from slipstream.server.auth import permissions
 from slipstream.server.ui.forms import form_spec, interface_rows
 from slipstream.server.ui.graph_view import live_state, workflow_graph
 from slipstream.server.ui.render import GRAPH_THRESHOLD, ICONS, PHASES, Pages, duration, url, when
@@ -238,16 +239,17 @@ def add_page_routes(router: APIRouter, services: Any, pages: Pages) -> None:
     def executions_rows(request: Request) -> HTMLResponse:
         return pages.fragment("executions_rows.html", **list_context(request))
 
-    def summary_context(execution_id: str) -> dict[str, Any]:
+    def summary_context(request: Request, execution_id: str) -> dict[str, Any]:
         try:
             detail = executions.get(execution_id)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        return {"e": detail, "detail": detail, "now": time.time()}
+        may = permissions(request, detail.get("launched_by"))
+        return {"e": detail, "detail": detail, "now": time.time(), "may": may}
 
     @router.get("/executions/{execution_id}", response_class=HTMLResponse, include_in_schema=False)
     def execution_page(request: Request, execution_id: str) -> HTMLResponse:
-        context = summary_context(execution_id)
+        context = summary_context(request, execution_id)
         graph = workflow_graph(template_of(services, execution_id))
         known = {node["id"] for node in graph["nodes"]}
         state = live_state(context["detail"], known, time.time())
@@ -270,8 +272,8 @@ def add_page_routes(router: APIRouter, services: Any, pages: Pages) -> None:
     @router.get(
         "/executions/{execution_id}/summary", response_class=HTMLResponse, include_in_schema=False
     )
-    def execution_summary(execution_id: str) -> HTMLResponse:
-        return pages.fragment("execution_summary.html", **summary_context(execution_id))
+    def execution_summary(request: Request, execution_id: str) -> HTMLResponse:
+        return pages.fragment("execution_summary.html", **summary_context(request, execution_id))
 
 
 def msgspec_replace_phases(where: ExecutionFilter) -> ExecutionFilter:

@@ -13,6 +13,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from slipstream.server.auth import permissions
 from slipstream.server.ui.values import pretty
 
 HERE = Path(__file__).resolve().parent
@@ -103,6 +104,7 @@ class Pages:
         context["domains"] = sorted({*domains, context["domain"]})
         context["request_path"] = request.url.path
         context["csrf_token"] = self.csrf_token(request)
+        context.setdefault("may", permissions(request))  # which buttons this caller gets
         html = environment().get_template(template).render(**context)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -29,7 +29,10 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 class LiveServer:
     """`slipstream serve`'s app on a loopback port, in a thread of the test process."""
 
-    def __init__(self, home: Path, token: str | None = None) -> None:
+    def __init__(
+        self, home: Path, token: str | None = None, tokens: dict[str, tuple[str, str]] | None = None
+    ) -> None:
+        """`token`: an admin token (the client's); `tokens`: more, {name: (token, scope)}."""
         import uvicorn
 
         from slipstream.config import load_settings
@@ -40,8 +43,13 @@ class LiveServer:
         settings = load_settings(cwd=str(home), environ=environ)
         self.services = open_services(settings)
         from slipstream.server.auth import AuthConfig
+        from slipstream.server.tokens import Token, TokenSet
 
-        app = create_app(self.services, AuthConfig(token=token))
+        given = {**({"admin": (token, "admin")} if token else {}), **(tokens or {})}
+        accepted = [
+            Token.from_secret(name, scope, secret) for name, (secret, scope) in given.items()
+        ]
+        app = create_app(self.services, AuthConfig(tokens=TokenSet(None, accepted)))
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
