@@ -134,6 +134,41 @@ def attempt_spec(
     )
 
 
+def adopted(
+    execution: ExecutionRecord,
+    row: AttemptRecord,
+    owner: str,
+    task: TaskTemplate,
+    inputs: LiteralMap,
+    runner: Runner,
+    label: str,
+    compact: bool,
+) -> Attempt:
+    """The attempt a dead engine's row describes, to be re-adopted."""
+    spec = AttemptSpec(
+        execution_id=execution.id,
+        node_id=row.node_id,
+        attempt=row.attempt,
+        task=task,
+        inputs=inputs,
+        output_prefix=row.output_prefix,
+        source_root=execution.options.get("source_root", ""),
+    )
+    handle = AttemptHandle(runner=row.runner, ref=row.handle)
+    return Attempt(owner, spec, runner, label, row.started_at, compact=compact, handle=handle)
+
+
+def readopt(attempt: Attempt, events: RunnerEvents) -> bool:
+    """Ask the runner to watch an adopted attempt again; False if it cannot or it is gone."""
+    handle, capabilities = attempt.handle, attempt.runner.capabilities
+    assert handle is not None
+    return (
+        capabilities.adoptable
+        and (bool(handle.ref) or capabilities.finds_by_labels)
+        and attempt.runner.adopt(handle, attempt.spec, events)
+    )
+
+
 def launch(attempt: Attempt, events: RunnerEvents) -> AttemptResult | None:
     """Start the attempt; a runner that cannot start it gives a failed result instead."""
     try:

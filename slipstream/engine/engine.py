@@ -218,7 +218,7 @@ class Engine:
             self.warm_up(entities, source_root)
         scope = Scope(template=workflow, prefix="", inputs=inputs, input_values=input_values or {})
         loop = self._loop(record, scope)
-        nodes = loop.add_scope(scope, "", {})
+        nodes = loop.graph.add_scope(scope, "", {})
         self.store.create_execution(record, nodes)
         self.store.write(
             WriteBatch(

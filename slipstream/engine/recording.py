@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, dumps
 from slipstream.storage.records import (
     AttemptRecord,
     CacheEntry,
@@ -18,6 +19,7 @@ from slipstream.storage.records import (
     NodeRecord,
     WriteBatch,
 )
+from slipstream.types import ExecutionPhase
 
 if TYPE_CHECKING:
     from slipstream.storage.metadata import MetadataStore
@@ -53,6 +55,27 @@ class Recorder:
     def execution_event(self, phase: str, at: float) -> None:
         self.batch.execution = self.execution
         self.batch.events.append(EventRecord(execution_id=self.execution.id, phase=phase, at=at))
+
+    def end(
+        self,
+        phase: ExecutionPhase,
+        *,
+        error: ErrorDocument | None = None,
+        outputs: LiteralMap | None = None,
+        failed_node: str = "",
+    ) -> None:
+        """The execution ended: its row and last event, written at once."""
+        record = self.execution
+        record.phase = phase.value
+        if error is not None:
+            record.error = dumps(error)
+        if failed_node:
+            record.options = {**record.options, "failed_node": failed_node}
+        if outputs is not None:
+            record.outputs = dumps(LiteralMapDocument(literals=outputs))
+        record.ended_at = time.time()
+        self.execution_event(record.phase, record.ended_at)
+        self.flush()
 
     def attempt(self, record: AttemptRecord) -> None:
         self.batch.attempts.append(record)

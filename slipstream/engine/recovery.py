@@ -37,7 +37,7 @@ def owner_alive(record: ExecutionRecord) -> bool:
 
 def take_up(loop: ExecutionLoop, records: dict[str, NodeRecord]) -> None:
     """Rebuild a loop from the rows a dead engine left: nothing that succeeded runs again."""
-    loop.add_scope(loop.root, "", records)
+    loop.graph.add_scope(loop.root, "", records)
     _reexpand(loop, records)
     for state in list(loop.states.values()):
         if state.phase == NodePhase.RUNNING and state.child_scope is None:
@@ -61,7 +61,7 @@ def _reexpand(loop: ExecutionLoop, records: dict[str, NodeRecord]) -> None:
             template=template, prefix=state.id + "/", inputs=inputs, input_values=values or {}
         )
         state.child_scope = scope
-        loop.recorder.new_nodes(loop.add_scope(scope, state.id, records))
+        loop.recorder.new_nodes(loop.graph.add_scope(scope, state.id, records))
         if not state.children:
             loop.complete(state)  # everything inside had finished
         else:
