@@ -136,7 +136,7 @@ def test_services(require_all: bool) -> Iterator[dict[str, str]]:
 
 
 def test(args: list[str]) -> None:
-    """Lint, format check, types, import layers, then the whole test suite with its services.
+    """Lint, format check, types, import layers, repeated logic, then the whole test suite.
 
     `--require-all` (what CI uses) fails where a service cannot be had instead of skipping.
     """
@@ -148,6 +148,7 @@ def test(args: list[str]) -> None:
     )
     _run(BIN / "mypy")
     _run(BIN / "lint-imports")
+    _run(BIN / "pylint", "slipstream")  # repeated logic only (see [tool.pylint] in pyproject)
     with test_services(require_all) as env:
         extra = [REQUIRE_ALL] if require_all else []
         _run(PYTHON, "-m", "pytest", *pytest_args, *extra, env=env)

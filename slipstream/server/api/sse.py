@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi.responses import StreamingResponse
@@ -22,12 +22,18 @@ def frame(event: str, data: Any, event_id: int | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-def poll_stream(step: Callable[[], tuple[list[bytes], bool]]) -> StreamingResponse:
-    """Call `step` (in a thread) until it says it is done, sending what it returns each time."""
+def poll_stream(
+    step: Callable[[], tuple[list[bytes], bool]],
+    *,
+    poll_seconds: float = POLL_SECONDS,
+    disconnected: Callable[[], Awaitable[bool]] | None = None,
+) -> StreamingResponse:
+    """Call `step` (in a thread) until it says it is done (or the client went away), sending
+    what it returns each time; a keep-alive comment after KEEPALIVE_SECONDS of nothing."""
 
     async def body() -> AsyncIterator[bytes]:
         idle = 0.0
-        while True:
+        while disconnected is None or not await disconnected():
             frames, done = await run_in_threadpool(step)
             for chunk in frames:
                 yield chunk
@@ -36,11 +42,11 @@ def poll_stream(step: Callable[[], tuple[list[bytes], bool]]) -> StreamingRespon
             if frames:
                 idle = 0.0
             else:
-                idle += POLL_SECONDS
+                idle += poll_seconds
                 if idle >= KEEPALIVE_SECONDS:
                     idle = 0.0
                     yield b": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(poll_seconds)
 
     return StreamingResponse(
         body(),

@@ -7,12 +7,10 @@ per node.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -21,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from slipstream.errors import ExecutionError
 from slipstream.ir import WorkflowTemplate
+from slipstream.server.api.sse import poll_stream
 from slipstream.server.auth import launched_by, permissions, require_abort
 from slipstream.server.inputs import InputError
 from slipstream.server.services.requests import LaunchRequest
@@ -31,7 +30,6 @@ from slipstream.server.ui.reports import SUMMARY_NAME, attempt_file, dask_report
 from slipstream.server.ui.values import frame_preview, shown
 
 POLL_SECONDS = 0.5
-KEEPALIVE_SECONDS = 15.0
 TERMINAL = {"SUCCEEDED", "FAILED", "ABORTED"}
 
 
@@ -62,30 +60,22 @@ def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
             state = live_state(detail, known, time.time(), bodies_of(detail, cache))
             return json.dumps(state), detail["phase"] in TERMINAL
 
-        async def body() -> AsyncIterator[bytes]:
-            last = ""
-            idle = 0.0
-            while not await request.is_disconnected():
-                text, done = await run_in_threadpool(read)
-                digest = hashlib.sha256(text.encode()).hexdigest()
-                if digest != last or done:
-                    last = digest
-                    idle = 0.0
-                    yield _frame("state", text)
-                if done:
-                    yield _frame("end", "{}")
-                    return
-                idle += POLL_SECONDS
-                if idle >= KEEPALIVE_SECONDS:
-                    idle = 0.0
-                    yield b": keep-alive\n\n"
-                await asyncio.sleep(POLL_SECONDS)
+        last = ""
 
-        return StreamingResponse(
-            body(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
-        )
+        def step() -> tuple[list[bytes], bool]:
+            """The state when it changed (and at the end), then the end."""
+            nonlocal last
+            text, done = read()
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            frames = []
+            if digest != last or done:
+                last = digest
+                frames.append(_frame("state", text))
+            if done:
+                frames.append(_frame("end", "{}"))
+            return frames, done
+
+        return poll_stream(step, poll_seconds=POLL_SECONDS, disconnected=request.is_disconnected)
 
     def panel_context(execution_id: str, node_id: str) -> dict[str, Any]:
         store = executions.engine_store
