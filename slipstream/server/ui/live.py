@@ -21,6 +21,7 @@ from slipstream.errors import ExecutionError
 from slipstream.ir import WorkflowTemplate
 from slipstream.server.api.sse import poll_stream
 from slipstream.server.auth import launched_by, permissions, require_abort
+from slipstream.server.hardening import SANDBOX_POLICY
 from slipstream.server.inputs import InputError
 from slipstream.server.services.requests import LaunchRequest
 from slipstream.server.ui.graph_view import attempt_reason, live_state, workflow_graph
@@ -173,7 +174,7 @@ def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
         return HTMLResponse(
             offline(blobs.read_bytes(uri).decode("utf-8", errors="replace")),
             headers={
-                "content-security-policy": "sandbox allow-scripts",
+                "content-security-policy": SANDBOX_POLICY,
                 "cache-control": "no-store",
             },
         )

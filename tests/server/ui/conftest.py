@@ -119,6 +119,7 @@ class Recorder:
     def __init__(self) -> None:
         self.urls: list[str] = []
         self.errors: list[str] = []
+        self.violations: list[str] = []  # Content-Security-Policy refusals
 
     def off_loopback(self) -> list[str]:
         return [
@@ -136,12 +137,17 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def page(browser: Any, recorder: Recorder, tmp_path: Path) -> Iterator[Any]:
-    """A 1280x800 page; afterwards: no request left loopback, no script error."""
+    """A 1280x800 page; afterwards: no request left loopback, no script error, nothing the
+    page's Content-Security-Policy refused."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     tab = context.new_page()
     tab.set_default_timeout(15000)
     tab.on("request", lambda request: recorder.urls.append(request.url))
     tab.on("pageerror", lambda error: recorder.errors.append(str(error)))
+    tab.on(
+        "console",
+        lambda m: recorder.violations.append(m.text) if "Content Security Policy" in m.text else 0,
+    )
     try:
         yield tab
     finally:
@@ -149,3 +155,4 @@ def page(browser: Any, recorder: Recorder, tmp_path: Path) -> Iterator[Any]:
         context.close()
     assert recorder.off_loopback() == [], "a page asked for something beyond loopback"
     assert recorder.errors == [], "a page script failed"
+    assert recorder.violations == [], "a page needed something its security policy forbids"

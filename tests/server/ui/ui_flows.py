@@ -157,3 +157,25 @@ def ladder(n: int) -> int:
 def climbing(n: int = 3) -> int:
     """A dynamic node: its body appears in the graph as a group once it runs."""
     return ladder(n=n)
+
+
+@task
+def echo_hostile(text: str) -> str:
+    """Prints and returns whatever it is given (the XSS test gives it markup)."""
+    print(f"log line: {text}", flush=True)
+    return f"out: {text}"
+
+
+@task
+def fail_hostile(text: str) -> str:
+    raise ValueError(f"bad value: {text}")
+
+
+@workflow
+def hostile(text: str) -> str:
+    return echo_hostile(text=text)
+
+
+@workflow
+def hostile_failing(text: str) -> str:
+    return fail_hostile(text=echo_hostile(text=text))
