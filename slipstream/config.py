@@ -43,6 +43,10 @@ class Settings:
     server_url: str = ""
     server_token: str = ""
     server_tokens_file: str = ""
+    # The server refuses request bodies over max_request_bytes and uploads (UI uploads, code
+    # bundles) over max_upload_bytes, with 413
+    max_request_bytes: int = 16 << 20
+    max_upload_bytes: int = 256 << 20
     # Kubernetes
     namespace: str = "default"
     image: str = ""
@@ -276,6 +280,8 @@ RULES: dict[str, Rule] = {
     "server_url": Rule(_as_str, _server_url),
     "server_token": Rule(_as_str),
     "server_tokens_file": Rule(_as_str),
+    "max_request_bytes": Rule(_as_int, _at_least(1024, "a number of bytes")),
+    "max_upload_bytes": Rule(_as_int, _at_least(1024, "a number of bytes")),
 }
 
 

@@ -29,7 +29,7 @@ from slipstream.server.api import (
     registration,
 )
 from slipstream.server.auth import AuthConfig, AuthMiddleware, ScopeError
-from slipstream.server.hardening import SecurityHeaders
+from slipstream.server.hardening import Hardening
 from slipstream.server.inputs import InputError
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import NotFoundError, RegistrationError
@@ -155,5 +155,5 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
 
     app.add_middleware(AuthMiddleware, config=auth or AuthConfig())
     app.add_middleware(RejectNul)
-    app.add_middleware(SecurityHeaders, docs_path=f"{API}/docs")
+    app.add_middleware(Hardening, settings=services.settings, api=API)
     return app

@@ -1,13 +1,16 @@
 """JSON values from an API request to literals of a registered interface; used by the services.
 
 The server has no Python types, only the IR: each value is checked against its LiteralType
-before anything is queued, and a bad one names the input and the type it expected.
+before anything is queued, and a bad one names the input and the type it expected. File,
+Directory and DataFrame values are URIs, accepted only where `References` allows (the
+server's blob store): never a path of the server's own disk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 from typing import Any
 
 from slipstream.compiler.types.schema import json_schema
@@ -22,6 +25,36 @@ class InputError(ValueError):
     def __init__(self, input_name: str, message: str) -> None:
         super().__init__(message)
         self.input = input_name
+
+
+class ReferenceRefused(ValueError):
+    """A URI input points where the API does not let inputs point."""
+
+
+class References:
+    """Where File, Directory and DataFrame inputs given over the API may point: into the
+    server's blob store (what tasks can read), nowhere else."""
+
+    def __init__(self, blobs: Any) -> None:
+        self.blobs = blobs
+
+    def problem(self, uri: str) -> str:
+        """Why uri is refused ("" when it is allowed)."""
+        for form in {uri, urllib.parse.unquote(uri)}:
+            parts = form.partition("://")[2].split("/")[1:]
+            if any(p in (".", "..") or "\\" in p or not p.isprintable() for p in parts):
+                return "has a '.', '..', backslash or control character in its path"
+        root = str(self.blobs.root)
+        if uri.startswith(root + "/"):
+            try:
+                self.blobs.key(uri)
+            except ValueError as exc:
+                return str(exc)
+            return ""
+        return (
+            f"is not in the server's blob store ({root}/...), the only place tasks read inputs "
+            "from; upload it, or give a URI there"
+        )
 
 
 def _is_number(value: Any) -> bool:
@@ -59,8 +92,9 @@ def _check_struct(value: Any, schema: dict[str, Any], where: str, lt: LiteralTyp
             raise _fail(f"{where}.{name}", lt, value[name], f"field {name!r} must be a {kind}")
 
 
-def to_literal(value: Any, literal_type: LiteralType, where: str) -> Literal:
-    """The literal of a JSON value of literal_type; ValueError naming `where` if it does not fit."""
+def to_literal(value: Any, literal_type: LiteralType, where: str, refs: References) -> Literal:
+    """The literal of a JSON value of literal_type; ValueError naming `where` if it does not fit.
+    URIs (File, Directory, DataFrame) must be where `refs` allows."""
     kind = literal_type.kind
     if kind == "int":
         if isinstance(value, int) and not isinstance(value, bool):
@@ -90,14 +124,17 @@ def to_literal(value: Any, literal_type: LiteralType, where: str) -> Literal:
             return Literal(value=float(value))
     elif kind == "list" and literal_type.item is not None:
         if isinstance(value, list):
-            items = [to_literal(v, literal_type.item, f"{where}[{i}]") for i, v in enumerate(value)]
+            items = [
+                to_literal(v, literal_type.item, f"{where}[{i}]", refs) for i, v in enumerate(value)
+            ]
             if all(_plain(m) for m in items):
                 return Literal(value=[m.value for m in items])
             return Literal(items=tuple(items))
     elif kind == "dict" and literal_type.item is not None:
         if isinstance(value, dict):
             entries = {
-                k: to_literal(v, literal_type.item, f"{where}[{k!r}]") for k, v in value.items()
+                k: to_literal(v, literal_type.item, f"{where}[{k!r}]", refs)
+                for k, v in value.items()
             }
             if all(_plain(m) for m in entries.values()):
                 return Literal(value={k: m.value for k, m in entries.items()})
@@ -110,7 +147,9 @@ def to_literal(value: Any, literal_type: LiteralType, where: str) -> Literal:
     elif kind == "union":
         for index, variant in enumerate(literal_type.variants):
             try:
-                literal = to_literal(value, variant, where)
+                literal = to_literal(value, variant, where, refs)
+            except ReferenceRefused:
+                raise
             except ValueError:
                 continue
             return Literal(
@@ -127,6 +166,9 @@ def to_literal(value: Any, literal_type: LiteralType, where: str) -> Literal:
     elif kind in _BY_REFERENCE:
         uri = value.get("uri") if isinstance(value, dict) else value
         if isinstance(uri, str) and "://" in uri:
+            refused = refs.problem(uri)
+            if refused:
+                raise ReferenceRefused(f"{where}: {kind} URI {uri!r} {refused}")
             fmt = "parquet" if kind == "dataframe" else kind
             name = uri.rstrip("/").rsplit("/", 1)[-1]
             return Literal(value=None if kind == "dataframe" else name, uri=uri, format=fmt)
@@ -143,7 +185,10 @@ def _plain(literal: Literal) -> bool:
 
 
 def encode_inputs(
-    interface: TypedInterface, values: dict[str, Any], fixed: frozenset[str] = frozenset()
+    interface: TypedInterface,
+    values: dict[str, Any],
+    refs: References,
+    fixed: frozenset[str] = frozenset(),
 ) -> LiteralMap:
     """Literals for `values`; defaults fill the rest. InputError names the first bad input."""
     if not isinstance(values, dict):
@@ -162,7 +207,7 @@ def encode_inputs(
         if variable.name in values:
             try:
                 literals[variable.name] = to_literal(
-                    values[variable.name], variable.type, f"input {variable.name!r}"
+                    values[variable.name], variable.type, f"input {variable.name!r}", refs
                 )
             except ValueError as exc:
                 raise InputError(variable.name, str(exc)) from None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
+from slipstream.runners.bundle import MAX_BUNDLE_BYTES
 from slipstream.server.api.deps import needs, services
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT, Registration
@@ -37,11 +38,15 @@ def bundle_exists(digest: str, svc: Services = Depends(services)) -> Response:
 async def put_bundle(
     digest: str, request: Request, svc: Services = Depends(services)
 ) -> dict[str, Any]:
-    """Upload a code bundle (a tar.gz) whose sha256 is `digest`."""
-    data = await request.body()
+    """Upload a code bundle (a tar.gz) whose sha256 is `digest`; 413 past the bundle limit."""
+    data = bytearray()
+    async for chunk in request.stream():  # stopped as soon as it passes the limit
+        data += chunk
+        if len(data) > MAX_BUNDLE_BYTES:
+            raise HTTPException(413, f"a bundle may hold {MAX_BUNDLE_BYTES >> 20} MiB at most")
     from starlette.concurrency import run_in_threadpool
 
-    uri = await run_in_threadpool(svc.catalog.put_bundle, digest, data)
+    uri = await run_in_threadpool(svc.catalog.put_bundle, digest, bytes(data))
     return {"bundle": digest, "uri": uri}
 
 

@@ -15,7 +15,7 @@ import msgspec
 from slipstream.compiler.dag import node_interface
 from slipstream.engine.ids import new_execution_id
 from slipstream.ir import LiteralMapDocument, TypedInterface, WorkflowTemplate, decode
-from slipstream.server.inputs import InputError, encode_inputs
+from slipstream.server.inputs import InputError, References, encode_inputs
 from slipstream.server.services.catalog import (
     CatalogService,
     NotFoundError,
@@ -72,6 +72,7 @@ class ExecutionService:
         self.runtime = runtime
         self.store = store
         self.catalog = catalog
+        self.references = References(runtime.blobs)
 
     @property
     def engine_store(self) -> Any:
@@ -122,7 +123,7 @@ class ExecutionService:
         template: Any
         if entry.kind == "launch_plan":
             plan, template = self.catalog.plan_of(entry)
-            literals = plan_inputs(plan, template, inputs)
+            literals = plan_inputs(plan, template, inputs, self.references)
             info = msgspec.structs.replace(
                 info,
                 entity_kind="workflow",
@@ -132,7 +133,7 @@ class ExecutionService:
             )
         else:
             template = self.catalog.workflow_of(entry)
-            literals = encode_inputs(template.interface, inputs)
+            literals = encode_inputs(template.interface, inputs, self.references)
         return self._start(info, template, literals, entry.bundle_uri)
 
     def _start(self, info: ExecutionInfo, template: Any, inputs: Any, bundle_uri: str) -> str:
@@ -164,7 +165,7 @@ class ExecutionService:
         parent = self.store.get_info(execution_id)
         workflow = decode(record.template, WorkflowTemplate)
         given = dict(decode(record.inputs, LiteralMapDocument).literals)
-        given.update(encode_inputs(workflow.interface, inputs or {}) if inputs else {})
+        given.update(encode_inputs(workflow.interface, inputs, self.references) if inputs else {})
         info = self._child_info(record, parent, launched_by, "relaunch", labels)
         template: Any = workflow
         if parent is not None and parent.entity_kind == "task":

@@ -13,7 +13,7 @@ import msgspec
 from slipstream.compiler.launch_plans import check_launch_plan
 from slipstream.errors import CompileError
 from slipstream.ir import LaunchPlanTemplate, LiteralMap, TypedInterface, Variable, WorkflowTemplate
-from slipstream.server.inputs import InputError, encode_inputs
+from slipstream.server.inputs import InputError, References, encode_inputs
 
 
 class PlanError(ValueError):
@@ -81,13 +81,13 @@ def plan_interface(plan: LaunchPlanTemplate, workflow: WorkflowTemplate) -> Type
 
 
 def plan_inputs(
-    plan: LaunchPlanTemplate, workflow: WorkflowTemplate, given: dict[str, Any]
+    plan: LaunchPlanTemplate, workflow: WorkflowTemplate, given: dict[str, Any], refs: References
 ) -> LiteralMap:
     """The literals a launch of the plan runs with; InputError names a bad or fixed input."""
     for name in given:
         if name in plan.fixed_inputs:
             raise InputError(name, f"input {name!r} is fixed by launch plan {plan.name!r}")
-    literals = encode_inputs(plan_interface(plan, workflow), given)
+    literals = encode_inputs(plan_interface(plan, workflow), given, refs)
     literals.update(plan.fixed_inputs)
     return literals
 

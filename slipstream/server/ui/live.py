@@ -219,12 +219,3 @@ def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
         user = launched_by(request)
         new_id = await run_in_threadpool(executions.recover, execution_id, user)
         return HTMLResponse("", headers={"HX-Redirect": f"/executions/{new_id}"})
-
-    @router.post("/ui/upload", include_in_schema=False)
-    async def upload(request: Request) -> JSONResponse:
-        """A file for a File input, sent as the raw body; stored once by its content hash."""
-        data = await request.body()
-        if not data:
-            return JSONResponse({"detail": "the upload was empty"}, 422)
-        uri, _digest = await run_in_threadpool(blobs.put_bytes, data)
-        return JSONResponse({"uri": uri}, 201)

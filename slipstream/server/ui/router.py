@@ -11,6 +11,7 @@ from slipstream.server.auth import csrf_token
 from slipstream.server.ui.live import add_live_routes
 from slipstream.server.ui.pages import add_page_routes
 from slipstream.server.ui.render import STATIC, Pages
+from slipstream.server.ui.uploads import add_upload_routes
 
 _TYPES = {
     ".js": "text/javascript",
@@ -44,4 +45,5 @@ def ui_router(services: Any) -> APIRouter:
 
     add_live_routes(router, services, pages)
     add_page_routes(router, services, pages)
+    add_upload_routes(router, services)
     return router

@@ -119,7 +119,7 @@
 
   function reference(schema, root, id, form) {
     const kind = schema["x-slipstream-kind"];
-    const uri = el("input", { id, type: "text", placeholder: kind === "dataframe" ? "file:///data/table.parquet" : "s3://bucket/path or file:///path", "aria-describedby": `${id}-error` });
+    const uri = el("input", { id, type: "text", placeholder: "a URI in the server's blob store", "aria-describedby": `${id}-error` });
     const box = el("span", { class: "reference" }, [uri]);
     if (kind === "file" && form.uploadUrl) {
       const upload = el("input", { type: "file", "aria-label": `upload a file for ${id}` });
