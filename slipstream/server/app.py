@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -30,6 +30,7 @@ from slipstream.server.api import (
 )
 from slipstream.server.auth import AuthConfig, AuthMiddleware, ScopeError
 from slipstream.server.hardening import Hardening
+from slipstream.server.identifiers import check_request
 from slipstream.server.inputs import InputError
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import NotFoundError, RegistrationError
@@ -129,6 +130,7 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
         docs_url=f"{API}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(check_request)],
     )
     app.state.services = services
     for router in (

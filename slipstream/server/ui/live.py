@@ -22,6 +22,7 @@ from slipstream.ir import WorkflowTemplate
 from slipstream.server.api.sse import poll_stream
 from slipstream.server.auth import launched_by, permissions, require_abort
 from slipstream.server.hardening import SANDBOX_POLICY
+from slipstream.server.identifiers import check_identifier
 from slipstream.server.inputs import InputError
 from slipstream.server.services.requests import LaunchRequest
 from slipstream.server.ui.graph_view import attempt_reason, live_state, workflow_graph
@@ -189,7 +190,8 @@ def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
 
         def start() -> str:
             if body.get("relaunch"):
-                return str(executions.relaunch(str(body["relaunch"]), user, inputs=body["inputs"]))
+                parent = check_identifier("relaunch", str(body["relaunch"]))
+                return str(executions.relaunch(parent, user, inputs=body["inputs"]))
             fields = ("project", "domain", "workflow", "task", "launch_plan", "version")
             given = {k: body[k] for k in fields if body.get(k)}
             return str(executions.launch(LaunchRequest(**given, inputs=body["inputs"]), user))

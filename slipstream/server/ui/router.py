@@ -32,11 +32,11 @@ def ui_router(services: Any) -> APIRouter:
 
     pages = Pages(projects, csrf_token)
 
-    @router.get("/static/{name:path}", include_in_schema=False)
-    def static(name: str) -> FileResponse:
-        path = (STATIC / name).resolve()
+    @router.get("/static/{asset:path}", include_in_schema=False)
+    def static(asset: str) -> FileResponse:
+        path = (STATIC / asset).resolve()
         if STATIC not in path.parents or not path.is_file():
-            raise HTTPException(404, f"no asset {name!r}")
+            raise HTTPException(404, f"no asset {asset!r}")
         return FileResponse(
             path,
             media_type=_TYPES.get(path.suffix, "application/octet-stream"),
