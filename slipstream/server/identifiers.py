@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from fastapi import Request
 
-MAX_SEGMENT = 200
 MAX_LENGTH = 1000
 _WORD = r"[^\W][\w.:@+=-]{0,199}"  # starts with a letter, digit or _; never "." or ".."
 _SEGMENT = re.compile(_WORD)
 _DASHED = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _NUMBER = re.compile(r"[1-9][0-9]{0,5}")
+_FILE_NAME = re.compile(r"[^/\\\x00-\x1f\x7f]{1,200}")
 
 
 class IdentifierError(ValueError):
@@ -37,6 +37,15 @@ def _segments(value: str) -> bool:
     return len(value) <= MAX_LENGTH and all(_SEGMENT.fullmatch(p) for p in parts)
 
 
+def _file_path(value: str) -> bool:
+    """A relative file path: '/'-separated names of any printable characters but '\\', never
+    empty, '.' or '..'."""
+    parts = value.split("/")
+    return len(value) <= MAX_LENGTH and all(
+        _FILE_NAME.fullmatch(p) and p.isprintable() and p not in (".", "..") for p in parts
+    )
+
+
 def _fits(pattern: re.Pattern[str]) -> Callable[[str], bool]:
     return lambda value: bool(pattern.fullmatch(value))
 
@@ -50,6 +59,11 @@ RULES: dict[str, tuple[Callable[[str], bool], str]] = {
     "name": (_fits(_SEGMENT), "a name of letters, digits and _ . : - (no '/', no '..')"),
     "digest": (_fits(_DIGEST), "a sha256 hex digest"),
     "asset": (_segments, "a packaged asset's path"),
+    "file name": (
+        lambda v: "/" not in v and _file_path(v),
+        "a file name (no '/', '\\', control characters, '.' or '..')",
+    ),
+    "member": (_file_path, "a relative path ('/'-separated, no '\\', '.', '..' or '/' first)"),
 }
 GENERAL = (_segments, "'/'-separated names without '.', '..', '\\' or control characters")
 QUERY_NAMES = ("relaunch", "attempt", "node")
@@ -65,7 +79,7 @@ def check_identifier(kind: str, value: str) -> str:
 
 def check_member(path: str) -> str:
     """A file's relative path inside an uploaded directory: '/'-separated names, no escape."""
-    return check_identifier("file name", path)
+    return check_identifier("member", path)
 
 
 def check_request(request: Request) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from slipstream.compiler.types.schema import json_schema
 from slipstream.ir import Literal, LiteralMap, LiteralType, TypedInterface
+from slipstream.server.identifiers import check_identifier
 
 _BY_REFERENCE = {"file", "directory", "dataframe"}
 
@@ -171,6 +172,11 @@ def to_literal(value: Any, literal_type: LiteralType, where: str, refs: Referenc
                 raise ReferenceRefused(f"{where}: {kind} URI {uri!r} {refused}")
             fmt = "parquet" if kind == "dataframe" else kind
             name = uri.rstrip("/").rsplit("/", 1)[-1]
+            if isinstance(value, dict) and value.get("name") is not None:
+                try:  # the name it had when uploaded: the task sees the file by that name
+                    name = check_identifier("file name", value["name"])
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
             return Literal(value=None if kind == "dataframe" else name, uri=uri, format=fmt)
         raise _fail(where, literal_type, value, 'a URI such as {"uri": "s3://bucket/key"}')
     elif kind == "pickle":

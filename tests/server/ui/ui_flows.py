@@ -8,7 +8,17 @@ import time
 
 import pandas as pd
 
-from slipstream import Cache, LaunchPlan, current_context, dynamic, map_task, task, workflow
+from slipstream import (
+    Cache,
+    Directory,
+    File,
+    LaunchPlan,
+    current_context,
+    dynamic,
+    map_task,
+    task,
+    workflow,
+)
 from slipstream.dask import Dask, WorkerGroup
 
 
@@ -179,3 +189,32 @@ def hostile(text: str) -> str:
 @workflow
 def hostile_failing(text: str) -> str:
     return fail_hostile(text=echo_hostile(text=text))
+
+
+@task
+def read_text(f: File) -> str:
+    with open(f.path, encoding="utf-8") as handle:
+        return f"{f.path.rsplit('/', 1)[-1]}: {handle.read()}"
+
+
+@workflow
+def read_file(f: File) -> str:
+    return read_text(f=f)
+
+
+@task
+def list_tree(d: Directory) -> list[str]:
+    import os
+
+    found = []
+    for folder, _, files in os.walk(d.path):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as handle:
+                found.append(f"{os.path.relpath(path, d.path)}={handle.read()}")
+    return sorted(found)
+
+
+@workflow
+def list_folder(d: Directory) -> list[str]:
+    return list_tree(d=d)

@@ -40,8 +40,8 @@
   function typeName(schema, root) {
     schema = resolve(schema, root);
     const kind = schema["x-slipstream-kind"];
-    if (kind === "file") return "File (a URI)";
-    if (kind === "directory") return "Directory (a URI)";
+    if (kind === "file") return "File (a URI or an upload)";
+    if (kind === "directory") return "Directory (a URI or an upload)";
     if (kind === "dataframe") return "DataFrame (a parquet URI)";
     if (kind) return `${kind} (a URI)`;
     if (schema.enum) return `one of ${schema.enum.map((v) => JSON.stringify(v)).join(", ")}`;
@@ -121,21 +121,7 @@
     const kind = schema["x-slipstream-kind"];
     const uri = el("input", { id, type: "text", placeholder: "a URI in the server's blob store", "aria-describedby": `${id}-error` });
     const box = el("span", { class: "reference" }, [uri]);
-    if (kind === "file" && form.uploadUrl) {
-      const upload = el("input", { type: "file", "aria-label": `upload a file for ${id}` });
-      upload.addEventListener("change", async () => {
-        if (!upload.files.length) return;
-        const response = await fetch(form.uploadUrl, {
-          method: "POST",
-          body: upload.files[0],
-          headers: Object.assign({ "Content-Type": "application/octet-stream" }, form.headers()),
-        });
-        const body = await response.json().catch(() => ({}));
-        if (response.ok) uri.value = body.uri;
-        else form.showError(uri, body.detail || "upload failed");
-      });
-      box.append(el("span", { class: "or", text: "or upload" }), upload);
-    }
+    const uploadedName = form.uploadUrl ? SlipUpload.attach(box, uri, kind, form, el) : () => "";
     return {
       node: box,
       focus: () => uri.focus(),
@@ -146,7 +132,8 @@
       read() {
         const text = uri.value.trim();
         if (!text) throw new FieldError(`expected ${typeName(schema, root)}, got nothing`, uri);
-        return { uri: text };
+        const name = uploadedName();
+        return name ? { uri: text, name } : { uri: text };
       },
     };
   }
@@ -335,7 +322,7 @@
       readOptional: () => (touched ? api.read() : undefined),
       showError(message) {
         error.textContent = message;
-        row.classList.add("invalid");
+        row.classList.toggle("invalid", Boolean(message));
       },
       get fixed() { return Boolean(fixed); },
     };
