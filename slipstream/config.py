@@ -44,9 +44,12 @@ class Settings:
     server_token: str = ""
     server_tokens_file: str = ""
     # The server refuses request bodies over max_request_bytes and uploads (UI uploads, code
-    # bundles) over max_upload_bytes, with 413
+    # bundles) over max_upload_bytes, with 413; File, Directory and DataFrame inputs given over
+    # its API must be in its blob store or under one of allowed_input_prefixes (object-store
+    # prefixes such as s3://bucket/data/), from where they are copied into the blob store
     max_request_bytes: int = 16 << 20
     max_upload_bytes: int = 256 << 20
+    allowed_input_prefixes: list[str] = field(default_factory=list)
     # Kubernetes
     namespace: str = "default"
     image: str = ""
@@ -214,6 +217,24 @@ def _server_url(value: str) -> str:
     return "an http:// or https:// URL with a host (e.g. http://127.0.0.1:8765)"
 
 
+def _prefixes(value: Any) -> str:
+    expected = (
+        'a JSON list of object-store prefixes (["s3://bucket/data/"]): a scheme other than '
+        'file://, a bucket, no "." or ".." parts'
+    )
+    if not isinstance(value, list):
+        return expected
+    for item in value:
+        scheme, sep, rest = item.partition("://") if isinstance(item, str) else ("", "", "")
+        parts = rest.rstrip("/").split("/")
+        bad_scheme = scheme.lower() in ("file", "local") or "::" in item if sep else True
+        if bad_scheme or not _SCHEME.fullmatch(scheme) or not parts[0]:
+            return f"{expected}, not {item!r}"
+        if any(p in (".", "..") or "\\" in p or not p.isprintable() for p in parts):
+            return f"{expected}, not {item!r}"
+    return ""
+
+
 def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
     return lambda value: "" if value in names else f"one of {', '.join(names)}"
 
@@ -282,6 +303,7 @@ RULES: dict[str, Rule] = {
     "server_tokens_file": Rule(_as_str),
     "max_request_bytes": Rule(_as_int, _at_least(1024, "a number of bytes")),
     "max_upload_bytes": Rule(_as_int, _at_least(1024, "a number of bytes")),
+    "allowed_input_prefixes": Rule(_as_json, _prefixes),
 }
 
 

@@ -3,19 +3,19 @@
 The server has no Python types, only the IR: each value is checked against its LiteralType
 before anything is queued, and a bad one names the input and the type it expected. File,
 Directory and DataFrame values are URIs, accepted only where `References` allows (the
-server's blob store): never a path of the server's own disk.
+server's blob store, the allowed prefixes): never a path of the server's own disk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import urllib.parse
 from typing import Any
 
 from slipstream.compiler.types.schema import json_schema
 from slipstream.ir import Literal, LiteralMap, LiteralType, TypedInterface
 from slipstream.server.identifiers import check_identifier
+from slipstream.server.references import ReferenceRefused, References
 
 _BY_REFERENCE = {"file", "directory", "dataframe"}
 
@@ -26,36 +26,6 @@ class InputError(ValueError):
     def __init__(self, input_name: str, message: str) -> None:
         super().__init__(message)
         self.input = input_name
-
-
-class ReferenceRefused(ValueError):
-    """A URI input points where the API does not let inputs point."""
-
-
-class References:
-    """Where File, Directory and DataFrame inputs given over the API may point: into the
-    server's blob store (what tasks can read), nowhere else."""
-
-    def __init__(self, blobs: Any) -> None:
-        self.blobs = blobs
-
-    def problem(self, uri: str) -> str:
-        """Why uri is refused ("" when it is allowed)."""
-        for form in {uri, urllib.parse.unquote(uri)}:
-            parts = form.partition("://")[2].split("/")[1:]
-            if any(p in (".", "..") or "\\" in p or not p.isprintable() for p in parts):
-                return "has a '.', '..', backslash or control character in its path"
-        root = str(self.blobs.root)
-        if uri.startswith(root + "/"):
-            try:
-                self.blobs.key(uri)
-            except ValueError as exc:
-                return str(exc)
-            return ""
-        return (
-            f"is not in the server's blob store ({root}/...), the only place tasks read inputs "
-            "from; upload it, or give a URI there"
-        )
 
 
 def _is_number(value: Any) -> bool:
@@ -156,6 +126,7 @@ def to_literal(value: Any, literal_type: LiteralType, where: str, refs: Referenc
             return Literal(
                 value=literal.value,
                 uri=literal.uri,
+                hash=literal.hash,
                 format=literal.format,
                 items=literal.items,
                 entries=literal.entries,
@@ -167,9 +138,7 @@ def to_literal(value: Any, literal_type: LiteralType, where: str, refs: Referenc
     elif kind in _BY_REFERENCE:
         uri = value.get("uri") if isinstance(value, dict) else value
         if isinstance(uri, str) and "://" in uri:
-            refused = refs.problem(uri)
-            if refused:
-                raise ReferenceRefused(f"{where}: {kind} URI {uri!r} {refused}")
+            uri, sha = refs.stored(uri, kind, where)
             fmt = "parquet" if kind == "dataframe" else kind
             name = uri.rstrip("/").rsplit("/", 1)[-1]
             if isinstance(value, dict) and value.get("name") is not None:
@@ -177,7 +146,8 @@ def to_literal(value: Any, literal_type: LiteralType, where: str, refs: Referenc
                     name = check_identifier("file name", value["name"])
                 except ValueError as exc:
                     raise ValueError(f"{where}: {exc}") from None
-            return Literal(value=None if kind == "dataframe" else name, uri=uri, format=fmt)
+            value = None if kind == "dataframe" else name
+            return Literal(value=value, uri=uri, hash=sha, format=fmt)
         raise _fail(where, literal_type, value, 'a URI such as {"uri": "s3://bucket/key"}')
     elif kind == "pickle":
         raise ValueError(

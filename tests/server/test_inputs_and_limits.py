@@ -1,6 +1,6 @@
-"""Over the API, File, Directory and DataFrame inputs may point only into the server's blob store,
-pickled inputs are refused, and request bodies and uploads have limits enforced while they
-stream (413)."""
+"""Over the API, File, Directory and DataFrame inputs may point only into the server's blob store
+or under allowed_input_prefixes (copied in at launch), pickled inputs are refused, and request
+bodies and uploads have limits enforced while they stream (413)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_inputs_cannot_name_the_servers_own_disk(
             ("f", {"uri": f"{store}/../../etc/passwd"}),
             ("f", {"uri": f"{store}/data/%2e%2e/%2e%2e/etc/passwd"}),
             ("f", {"uri": f"{store}/data\\..\\x"}),
-            ("f", {"uri": "s3://elsewhere/key"}),  # another store: tasks could not read it
+            ("f", {"uri": "s3://elsewhere/key"}),  # no prefix is allowed by default
         ],
         "counted": [("d", {"uri": f"file://{tmp_path}"})],
         "framed": [("df", {"uri": "file:///etc/passwd"})],
@@ -126,6 +126,47 @@ def test_inputs_cannot_name_the_servers_own_disk(
     assert response.status_code == 201, response.text
     doc = server.wait_phase(response.json()["execution"], "SUCCEEDED", "FAILED")
     assert doc["outputs"] == {"o0": 12}, doc.get("error")
+
+
+def test_allowed_prefixes_are_copied_into_the_store_at_launch(
+    start_server: Any, refs_project: tuple[Path, str]
+) -> None:
+    import fsspec
+    import pandas as pd
+
+    memory = fsspec.filesystem("memory")  # an object store the server (this process) reads
+    base = f"datasets-{uuid.uuid4().hex[:6]}"
+    memory.pipe(f"/{base}/shared/notes.txt", b"0123456789")
+    memory.pipe(f"/{base}/shared/tree/a.txt", b"a")
+    memory.pipe(f"/{base}/shared/tree/sub/b.txt", b"b")
+    memory.pipe(f"/{base}/shared/big.txt", b"x" * 4096)
+    memory.pipe(f"/{base}/shared/t.parquet", pd.DataFrame({"i": [1, 2, 3]}).to_parquet())
+    memory.pipe(f"/{base}/other/x.txt", b"x")
+    live = start_server(allowed_input_prefixes=[f"memory://{base}/shared/"], max_upload_bytes=2048)
+    root, module = refs_project
+    register(live, root)
+    prefix = f"memory://{base}/shared"
+    runs = {
+        ("sized", "f", f"{prefix}/notes.txt"): 10,
+        ("counted", "d", f"{prefix}/tree"): 2,
+        ("framed", "df", f"{prefix}/t.parquet"): 3,
+    }
+    for (workflow, name, uri), expected in runs.items():
+        response = launch(live, f"{module}.{workflow}", {name: {"uri": uri}})
+        assert response.status_code == 201, response.text
+        doc = live.wait_phase(response.json()["execution"], "SUCCEEDED", "FAILED")
+        assert doc["outputs"] == {"o0": expected}, doc.get("error")
+    refused = {
+        f"memory://{base}/other/x.txt": "allowed prefix",
+        f"memory://{base}/shared-not/x.txt": "allowed prefix",
+        f"{prefix}/../other/x.txt": "'..'",
+        f"{prefix}/missing.txt": "nothing can be read",
+        f"{prefix}/big.txt": "max_upload_bytes",
+    }
+    for uri, words in refused.items():
+        response = launch(live, f"{module}.sized", {"f": {"uri": uri}})
+        assert response.status_code == 422 and response.json()["input"] == "f", uri
+        assert words in response.json()["detail"], (uri, response.json())
 
 
 def raw_request(url: str, head: str, chunks: list[bytes], chunked: bool) -> tuple[int, int]:

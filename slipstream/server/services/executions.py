@@ -15,7 +15,8 @@ import msgspec
 from slipstream.compiler.dag import node_interface
 from slipstream.engine.ids import new_execution_id
 from slipstream.ir import LiteralMapDocument, TypedInterface, WorkflowTemplate, decode
-from slipstream.server.inputs import InputError, References, encode_inputs
+from slipstream.server.inputs import InputError, encode_inputs
+from slipstream.server.references import References
 from slipstream.server.services.catalog import (
     CatalogService,
     NotFoundError,
@@ -72,7 +73,10 @@ class ExecutionService:
         self.runtime = runtime
         self.store = store
         self.catalog = catalog
-        self.references = References(runtime.blobs)
+        settings = runtime.engine.settings
+        self.references = References(
+            runtime.blobs, settings.allowed_input_prefixes, settings.max_upload_bytes
+        )
 
     @property
     def engine_store(self) -> Any:

@@ -13,7 +13,8 @@ import msgspec
 from slipstream.compiler.launch_plans import check_launch_plan
 from slipstream.errors import CompileError
 from slipstream.ir import LaunchPlanTemplate, LiteralMap, TypedInterface, Variable, WorkflowTemplate
-from slipstream.server.inputs import InputError, References, encode_inputs
+from slipstream.server.inputs import InputError, encode_inputs
+from slipstream.server.references import References
 
 
 class PlanError(ValueError):
