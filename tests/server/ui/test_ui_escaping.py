@@ -119,3 +119,23 @@ def test_every_page_sends_the_security_headers(ui_server: Any) -> None:
         )
         assert preflight.status_code >= 400
         assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_no_template_or_script_bypasses_escaping_or_the_policy() -> None:
+    import re
+
+    from slipstream.server.ui.render import STATIC, TEMPLATES, environment
+
+    assert environment().autoescape is True
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text()
+        assert "|safe" not in text.replace(" ", "") and "autoescape false" not in text, template
+        inline = re.findall(r"<script(?![^>]*\b(?:src=|type=\"application/json\"))[^>]*>", text)
+        assert inline == [], f"{template.name}: an inline script"
+        assert re.findall(r"\son[a-z]+=", text) == [], f"{template.name}: an inline handler"
+    # scripts set text, never markup (htmx swaps only the server's own escaped fragments)
+    sinks = re.compile(r"\.(?:inner|outer)HTML\s*\+?=|insertAdjacentHTML|document\.write|\beval\(")
+    for script in STATIC.glob("*.js"):
+        text = script.read_text()
+        assert sinks.findall(text) == [], f"{script.name} writes markup"
+        assert "new Function" not in text, script.name
