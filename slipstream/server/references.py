@@ -9,12 +9,11 @@ sees the same data. Anything else is refused, naming the input and what is allow
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any
+
+from slipstream.storage.blobs_copy import CopyError, copy_into
 
 
 class ReferenceRefused(ValueError):
@@ -65,29 +64,9 @@ class References:
 
     def _copy(self, uri: str, kind: str, where: str) -> tuple[str, str]:
         try:
-            from fsspec.core import url_to_fs
-
-            fs, path = url_to_fs(uri)
-            size = int(fs.du(path) if kind == "directory" else fs.size(path))
-        except ImportError as exc:
-            raise ReferenceRefused(f"{where}: {uri!r} cannot be read here ({exc})") from None
-        except (OSError, ValueError) as exc:
-            raise ReferenceRefused(f"{where}: nothing can be read at {uri!r} ({exc})") from None
-        if size > self.limit:
-            raise ReferenceRefused(
-                f"{where}: {uri!r} holds {size} bytes, more than max_upload_bytes ({self.limit})"
+            stored, sha = copy_into(
+                self.blobs, uri, kind == "directory", self.limit, "max_upload_bytes"
             )
-        folder = tempfile.mkdtemp(prefix="slipstream-input-")
-        try:
-            local = os.path.join(folder, "value")
-            if kind == "directory":
-                fs.get(path.rstrip("/") + "/", local, recursive=True)
-                stored, sha = self.blobs.put_directory(local)
-            else:
-                fs.get_file(path, local)
-                stored, sha = self.blobs.put_file(local)
-            return str(stored), str(sha)
-        except OSError as exc:
-            raise ReferenceRefused(f"{where}: {uri!r} could not be copied ({exc})") from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        except CopyError as exc:
+            raise ReferenceRefused(f"{where}: {exc}") from None
+        return str(stored), str(sha)
