@@ -192,6 +192,14 @@ def any_db_home(home: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.fixture(autouse=True)
+def _no_user_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or writes the user's own ~/.slipstream, even one that asks for no `home`."""
+    monkeypatch.setenv("SLIPSTREAM_HOME", str(tmp_path_factory.mktemp("user-home")))
+
+
+@pytest.fixture(autouse=True)
 def _fresh_registries() -> Iterator[None]:
     from slipstream.compiler.types import set_default_registry
 
