@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 
 import click
 
 from slipstream.cli.context import engine as make_engine
 from slipstream.cli.context import read_store
-from slipstream.cli.output import when
-from slipstream.compiler.types import default_registry
-from slipstream.compiler.values import parse_text
-from slipstream.errors import TypeTransformError
+from slipstream.cli.output import seconds_ago, when
 
 
 @click.group("cache")
@@ -68,14 +63,6 @@ def list_entries(task_name: str | None, as_json: bool) -> None:
 )
 def clear(task_name: str | None, older_than: str | None) -> None:
     """Evict cached results (all, or those matching the filters)."""
-    before: float | None = None
-    if older_than is not None:
-        try:
-            age = parse_text(older_than, dt.timedelta, default_registry())
-        except TypeTransformError as exc:
-            raise click.BadParameter(
-                f"{exc} (expected e.g. 90s, 15m, 2h, 7d)", param_hint="--older-than"
-            ) from None
-        before = time.time() - age.total_seconds()
+    before = None if older_than is None else seconds_ago(older_than, "--older-than")
     removed = make_engine().store.cache_delete(task_name, before)
     click.echo(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'}")

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from slipstream import __version__
+from slipstream.cli.audit import audit
 from slipstream.cli.cache import cache
 from slipstream.cli.errors import as_command_error
 from slipstream.cli.executions import executions
@@ -62,6 +63,7 @@ cli.add_command(launch)
 cli.add_command(image)
 cli.add_command(launchplan)
 cli.add_command(token)
+cli.add_command(audit)
 
 
 def main() -> None:

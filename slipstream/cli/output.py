@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from typing import Any
@@ -84,3 +85,18 @@ def duration(start: float | None, end: float | None) -> str:
     if not start:
         return ""
     return f"{(end or time.time()) - start:.2f}s"
+
+
+def seconds_ago(text: str, option: str) -> float:
+    """The Unix time `text` (a duration: 90s, 15m, 2h, 7d) ago; a BadParameter naming `option`."""
+    from slipstream.compiler.types import default_registry
+    from slipstream.compiler.values import parse_text
+    from slipstream.errors import TypeTransformError
+
+    try:
+        age = parse_text(text, dt.timedelta, default_registry())
+    except TypeTransformError as exc:
+        raise click.BadParameter(
+            f"{exc} (expected e.g. 90s, 15m, 2h, 7d)", param_hint=option
+        ) from None
+    return time.time() - age.total_seconds()

@@ -152,6 +152,12 @@ class RemoteClient:
         except self._httpx.HTTPError as exc:
             raise ServerError(f"lost the server at {self.url}: {exc}") from None
 
+    def audit(self, **params: Any) -> dict[str, Any]:
+        """A page of the audit trail (admin): {"events": [...], "next_cursor": ...}."""
+        query = {k: v for k, v in params.items() if v is not None}
+        result: dict[str, Any] = self._call("GET", "/audit", params=query)
+        return result
+
     def events(self, execution_id: str, after: int = 0) -> Iterator[tuple[str, Any]]:
         return self.stream(f"/executions/{execution_id}/events", {"after": after})
 

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from slipstream import __version__
 from slipstream.errors import ExecutionError
 from slipstream.server.api import (
+    audit,
     cache,
     entities,
     events,
@@ -28,6 +29,7 @@ from slipstream.server.api import (
     nodes,
     registration,
 )
+from slipstream.server.audit import AuditMiddleware
 from slipstream.server.auth import AuthConfig, AuthMiddleware, ScopeError
 from slipstream.server.hardening import Hardening
 from slipstream.server.identifiers import check_request
@@ -35,6 +37,7 @@ from slipstream.server.inputs import InputError
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import NotFoundError, RegistrationError
 from slipstream.server.services.requests import ActionError
+from slipstream.storage.metadata.audit_store import AuditStore
 from slipstream.storage.metadata.server_store import CatalogConflictError
 
 log = logging.getLogger("slipstream.server")
@@ -114,6 +117,7 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
         if resumed:
             log.warning("resumed %d execution(s) left running by a previous server", resumed)
         yield
+        trail.close()
         left = services.stop()
         if left:
             log.warning(
@@ -133,6 +137,8 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
         dependencies=[Depends(check_request)],
     )
     app.state.services = services
+    trail = AuditStore(services.settings.resolved_database_url)
+    app.state.audit = trail
     for router in (
         health.router,
         registration.router,
@@ -143,6 +149,7 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
         nodes.router,
         events.router,
         cache.router,
+        audit.router,
     ):
         app.include_router(router, prefix=API)
     _install_errors(app)
@@ -156,6 +163,7 @@ def create_app(services: Services, auth: AuthConfig | None = None) -> FastAPI:
             return RedirectResponse(f"{API}/docs")
 
     app.add_middleware(AuthMiddleware, config=auth or AuthConfig())
+    app.add_middleware(AuditMiddleware, store=trail)  # outside auth: sees its refusals too
     app.add_middleware(RejectNul)
     app.add_middleware(Hardening, settings=services.settings, api=API)
     return app

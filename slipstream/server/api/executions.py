@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from slipstream.server.api.deps import FastJSON, abort_allowed, caller, needs, services
+from slipstream.server.audit import note
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT
 from slipstream.server.services.requests import LaunchRequest
@@ -77,10 +78,15 @@ def _filter(
 
 @router.post("", status_code=201, dependencies=[needs("launch")])
 def launch(
-    body: LaunchBody, svc: Services = Depends(services), who: str = Depends(caller)
+    body: LaunchBody,
+    request: Request,
+    svc: Services = Depends(services),
+    who: str = Depends(caller),
 ) -> dict[str, Any]:
     """Launch a registered workflow, task or launch plan; inputs are checked first (422)."""
     execution_id = svc.executions.launch(LaunchRequest(**body.model_dump()), who)
+    kind = "workflow" if body.workflow else "task" if body.task else "launch_plan"
+    note(request, execution_id, f"{kind} {body.workflow or body.task or body.launch_plan}")
     return {"execution": execution_id}
 
 
@@ -118,6 +124,7 @@ def abort(execution_id: Id, svc: Services = Depends(services)) -> dict[str, Any]
 @router.post("/{execution_id}/relaunch", status_code=201, dependencies=[needs("launch")])
 def relaunch(
     execution_id: Id,
+    request: Request,
     body: RelaunchBody | None = None,
     svc: Services = Depends(services),
     who: str = Depends(caller),
@@ -125,12 +132,18 @@ def relaunch(
     """A new execution of the same entity version and inputs (any of them overridden)."""
     body = body or RelaunchBody()
     new = svc.executions.relaunch(execution_id, who, body.inputs, body.labels)
+    note(request, new, f"relaunch of {execution_id}")
     return {"execution": new, "parent": execution_id}
 
 
 @router.post("/{execution_id}/recover", status_code=201, dependencies=[needs("launch")])
 def recover(
-    execution_id: Id, svc: Services = Depends(services), who: str = Depends(caller)
+    execution_id: Id,
+    request: Request,
+    svc: Services = Depends(services),
+    who: str = Depends(caller),
 ) -> dict[str, Any]:
     """A new execution of a failed one that reuses every succeeded node's outputs."""
-    return {"execution": svc.executions.recover(execution_id, who), "parent": execution_id}
+    new = svc.executions.recover(execution_id, who)
+    note(request, new, f"recover of {execution_id}")
+    return {"execution": new, "parent": execution_id}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from slipstream.runners.bundle import MAX_BUNDLE_BYTES
 from slipstream.server.api.deps import needs, services
+from slipstream.server.audit import note
 from slipstream.server.services import Services
 from slipstream.server.services.catalog import DEFAULT_DOMAIN, DEFAULT_PROJECT, Registration
 
@@ -51,6 +52,11 @@ async def put_bundle(
 
 
 @router.post("/registrations", dependencies=[needs("launch")])
-def register(body: RegistrationBody, svc: Services = Depends(services)) -> dict[str, Any]:
+def register(
+    body: RegistrationBody, request: Request, svc: Services = Depends(services)
+) -> dict[str, Any]:
     """Check and store every entity (all or none); the same content again is a no-op."""
-    return svc.catalog.register(Registration(**body.model_dump()))
+    done = svc.catalog.register(Registration(**body.model_dump()))
+    count = len(body.tasks) + len(body.workflows) + len(body.launch_plans)
+    note(request, body.bundle, f"{count} entities in {body.project}/{body.domain}")
+    return done

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from slipstream.errors import ExecutionError
 from slipstream.ir import WorkflowTemplate
 from slipstream.server.api.sse import poll_stream
+from slipstream.server.audit import note
 from slipstream.server.auth import launched_by, permissions, require_abort
 from slipstream.server.hardening import SANDBOX_POLICY
 from slipstream.server.identifiers import check_identifier
@@ -203,6 +204,7 @@ def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
             return JSONResponse({"detail": str(exc), "errors": errors}, 422)
         except LookupError as exc:
             return JSONResponse({"detail": str(exc)}, 404)
+        note(request, execution_id, "from the web UI")
         return JSONResponse({"id": execution_id, "url": f"/executions/{execution_id}"}, 201)
 
     @router.post("/executions/{execution_id}/abort", include_in_schema=False)
