@@ -15,18 +15,18 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 MAX_LIMIT = 500
 
 
-def _cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([event_id]).encode()).decode().rstrip("=")
+def _cursor(at: float, event_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at, event_id]).encode()).decode().rstrip("=")
 
 
-def _before(cursor: str) -> int:
+def _after_last(cursor: str) -> tuple[float, int]:
     try:
-        (found,) = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at, found = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except Exception:
-        found = None
-    if not isinstance(found, int) or isinstance(found, bool):
+        at = found = None
+    if not isinstance(at, int | float) or not isinstance(found, int) or isinstance(found, bool):
         raise ValueError(f"cursor {cursor[:40]!r} is not a cursor this server gave")
-    return found
+    return float(at), found
 
 
 @router.get("", dependencies=[needs("admin")])
@@ -46,9 +46,9 @@ def list_audit(
     where = AuditFilter(
         who=who, action=action, target=target, refused=refused, after=after, before=before
     )
-    rows = store.list_events(where, limit + 1, _before(cursor) if cursor else None)
+    rows = store.list_events(where, limit + 1, _after_last(cursor) if cursor else None)
     page = rows[:limit]
     return {
         "events": [{f: getattr(e, f) for f in e.__struct_fields__} for e in page],
-        "next_cursor": _cursor(page[-1].id) if len(rows) > limit else None,
+        "next_cursor": _cursor(page[-1].at, page[-1].id) if len(rows) > limit else None,
     }

@@ -1,7 +1,7 @@
 """The audit trail: who did what to which target, when, from where; written and read by the server.
 
 One row per state-changing request and per refused one (401/403), in the same database as the
-MetadataStore (table `audit_events`, migration 0003); newest first by id, cursor paging.
+MetadataStore (table `audit_events`, migration 0003); newest first, cursor paging.
 """
 
 from __future__ import annotations
@@ -80,9 +80,11 @@ class AuditStore:
             return int(key[0]) if key else 0
 
     def list_events(
-        self, where: AuditFilter, limit: int = 50, before_id: int | None = None
+        self, where: AuditFilter, limit: int = 50, after_last: tuple[float, int] | None = None
     ) -> list[AuditEvent]:
-        """Newest first; `before_id` is the id of the last event of the previous page."""
+        """Newest first (by the time the request came, then id: an event is written after its
+        answer, so a quicker later request may be written first); `after_last` is the (at, id)
+        of the last event of the previous page."""
         c = audit_events.c
         query = sa.select(audit_events)
         for column, value in (
@@ -99,8 +101,9 @@ class AuditStore:
             query = query.where(c.at >= where.after)
         if where.before is not None:
             query = query.where(c.at < where.before)
-        if before_id is not None:
-            query = query.where(c.id < before_id)
-        query = query.order_by(c.id.desc()).limit(limit)
+        if after_last is not None:
+            at, last = after_last
+            query = query.where(sa.or_(c.at < at, sa.and_(c.at == at, c.id < last)))
+        query = query.order_by(c.at.desc(), c.id.desc()).limit(limit)
         with self._engine.connect() as conn:
             return [AuditEvent(**dict(m)) for m in conn.execute(query).mappings()]
