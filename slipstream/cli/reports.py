@@ -7,6 +7,7 @@ beside an attempt's logs; executions.py lists them and adds this command to its 
 from __future__ import annotations
 
 import json
+import time
 import webbrowser
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,26 @@ def kept_reports(blobs: Any, attempt: Any) -> dict[str, str]:
         if blobs.exists(uri):
             found[key] = blobs.local_path(uri) or uri
     return found
+
+
+def missing_report(summary: dict[str, Any] | None, now: float) -> str:
+    """Why there is no report file: still being written, not written (and why), or none kept.
+
+    While the Dask plugin's writer builds the page its summary says "being written" until
+    `report_by` (unix seconds); after that time the writer is gone without finishing.
+    """
+    state = str((summary or {}).get("report", ""))
+    if state == "being written":
+        by = float((summary or {}).get("report_by", 0.0))
+        if now <= by:
+            return f"its Dask report is still being written (for up to {by - now:.0f} s more)"
+        return "its Dask report was not written: its writer stopped before it finished"
+    if state.startswith("not written"):
+        return f"its Dask report was {state}"
+    return (
+        "kept no Dask report: it is not a Dask task, its Dask(report=False), or it was "
+        "stopped before its body ended"
+    )
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -74,17 +95,21 @@ def report(
         raise click.BadParameter(f"no execution {execution_id!r}", param_hint="ID")
     chosen = chosen_attempt(engine.store, execution_id, node, attempt)
     uri = f"{chosen.output_prefix}/{REPORT}"
+    summary_uri = f"{chosen.output_prefix}/{SUMMARY}"
+    summary = (
+        json.loads(engine.blobs.read_bytes(summary_uri))
+        if engine.blobs.exists(summary_uri)
+        else None
+    )
     if not engine.blobs.exists(uri):
         raise click.ClickException(
-            f"attempt {chosen.attempt} of {node!r} kept no Dask report: it is not a Dask task, "
-            f"its Dask(report=False), or it was stopped before its body ended"
+            f"attempt {chosen.attempt} of {node!r}: {missing_report(summary, time.time())}"
         )
     target = output or Path(f"dask-report-{execution_id}-{node.replace('/', '-')}.html")
     target.write_bytes(engine.blobs.read_bytes(uri))
     click.echo(str(target))
-    summary_uri = f"{chosen.output_prefix}/{SUMMARY}"
-    if engine.blobs.exists(summary_uri):
-        for line in summary_lines(json.loads(engine.blobs.read_bytes(summary_uri))):
+    if summary is not None:
+        for line in summary_lines(summary):
             click.echo(f"  {line}", err=True)
     if open_it and not webbrowser.open(target.resolve().as_uri()):
         raise click.ClickException(f"no web browser to open {target}; it is written there")

@@ -102,6 +102,7 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
     finally:
         progress.stop()
     code = report_outcome(outcome, entity.template.interface, as_json, started)
+    engine.close()  # after what ended attempts left running (a Dask report's writer), bounded
     if code:
         sys.exit(code)
 

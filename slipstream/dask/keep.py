@@ -10,19 +10,23 @@ failure: what the attempt keeps must never hold up or fail its teardown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slipstream.dask.writer import (
+    REPORT,
+    REPORT_TIMEOUT,
+    SUMMARY,
+    Writer,
+    fork_writer,
+    to_json,
+    wait_writer,
+    write_files,
+)
 from slipstream.sdk.plugins import AttemptContext
 from slipstream.trace import mark
 
@@ -30,10 +34,7 @@ log = logging.getLogger("slipstream.dask")
 
 SCHEDULER_LOG = "dask-scheduler.log"
 WORKERS_LOG = "dask-workers.log"
-REPORT = "dask-report.html"  # distributed's performance report: task stream, profiles, bandwidth
-SUMMARY = "dask-summary.json"
 LOGS_TIMEOUT = 5.0  # seconds for the scheduler and each worker to answer
-REPORT_TIMEOUT = 15.0  # seconds for the scheduler to build the report's HTML
 SPILL_ACTIONS = ("disk-read", "disk-write")
 MAX_ERRORS = 20  # erred tasks listed in the summary
 
@@ -81,20 +82,14 @@ async def _logs(scheduler: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
     return lines, workers, names
 
 
-async def _report(
-    scheduler: Any, recording: Recording, code: str, local: Any, path: Path
-) -> dict[str, Any]:
-    """The task stream, each worker's memory history, and the report's HTML (or its writer).
+async def _report(scheduler: Any, recording: Recording, local: Any, code: str) -> dict[str, Any]:
+    """The task stream, each worker's memory history, and the report's HTML or, with `local`
+    (the cluster's own Scheduler, in this process), the profiles its forked writer needs."""
 
-    With `local` (the cluster's own Scheduler, in this process) the HTML is built in a forked
-    child from a copy of the scheduler's state, while the cluster is torn down: building it
-    is a second of CPU (bokeh) for a thousand tasks. Otherwise the scheduler builds it.
-    """
-
-    async def html() -> str | int | BaseException:
+    async def html() -> str | BaseException | None:
+        if local is not None:
+            return None  # built by a forked writer (writer.py)
         try:
-            if local is not None:
-                return await _fork_writer(local, recording, code, path)
             return str(
                 await asyncio.wait_for(
                     scheduler.performance_report(
@@ -117,82 +112,25 @@ async def _report(
             log.debug("dask: no memory history from the workers: %r", exc)
             return {}
 
-    stream = asyncio.wait_for(scheduler.get_task_stream(start_index=recording.index), LOGS_TIMEOUT)
-    tasks, monitors, page = await asyncio.gather(stream, memory(), html())
-    return {"tasks": tasks, "monitors": monitors, "html": page}
-
-
-async def _fork_writer(local: Any, recording: Recording, code: str, path: Path) -> int:
-    """Fork a child that writes the report to `path`; its pid. Runs on the cluster's loop.
-
-    The profiles come from the workers first (the child has no connections of its own); the
-    fork happens on the loop's own thread, so the child's copy of the scheduler is whole.
-    """
-    profiles = await asyncio.wait_for(
-        asyncio.gather(
-            local.get_profile(start=recording.start),
-            local.get_profile(scheduler=True, start=recording.start),
-            local.get_profile(server=True, start=recording.start),
-        ),
-        LOGS_TIMEOUT,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pid = os.fork()
-    if pid == 0:
-        _write_report(local, recording, code, list(profiles), path)
-    return pid
-
-
-def _write_report(
-    scheduler: Any, recording: Recording, code: str, profiles: list[Any], path: Path
-) -> None:
-    """In the forked child: build the HTML on a fresh event loop, write it, exit."""
-    status = 1
-    try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.alarm(int(REPORT_TIMEOUT))
-
-        async def fetched(scheduler: bool = False, server: bool = False, **_: Any) -> Any:
-            return profiles[2 if server else 1 if scheduler else 0]
-
-        scheduler.get_profile = fetched  # this copy of the scheduler has no workers to ask
-        done: list[str] = []
-
-        def build() -> None:
-            report = scheduler.performance_report(
-                start=recording.start, last_count=0, code=code, mode=None
+    async def profiles() -> list[Any] | BaseException | None:
+        if local is None:
+            return None
+        try:  # the writer has no connections of its own: fetch the profiles for it
+            found = await asyncio.wait_for(
+                asyncio.gather(
+                    local.get_profile(start=recording.start),
+                    local.get_profile(scheduler=True, start=recording.start),
+                    local.get_profile(server=True, start=recording.start),
+                ),
+                LOGS_TIMEOUT,
             )
-            done.append(asyncio.run(report))
+            return list(found)
+        except Exception as exc:
+            return exc
 
-        builder = threading.Thread(target=build)  # this thread is inside the cluster's loop
-        builder.start()
-        builder.join()
-        partial = path.with_suffix(".partial")
-        partial.write_text(done[0])
-        partial.rename(path)
-        status = 0
-    except BaseException as exc:
-        with contextlib.suppress(BaseException):
-            print(f"slipstream: the Dask report was not written: {exc!r}", file=sys.stderr)
-    finally:
-        os._exit(status)
-
-
-def _wait_writer(pid: int, path: Path, deadline: float) -> str | BaseException:
-    """The HTML the forked writer left, once it exits (killed at the deadline)."""
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return TimeoutError(f"not written within {REPORT_TIMEOUT:.0f} s")
-        time.sleep(0.02)
-    if not path.exists():
-        return RuntimeError(f"its writer exited with code {os.waitstatus_to_exitcode(status)}")
-    return path.read_text()
+    stream = asyncio.wait_for(scheduler.get_task_stream(start_index=recording.index), LOGS_TIMEOUT)
+    tasks, monitors, page, fetched = await asyncio.gather(stream, memory(), html(), profiles())
+    return {"tasks": tasks, "monitors": monitors, "html": page, "profiles": fetched}
 
 
 def summarize(
@@ -249,8 +187,10 @@ def summarize(
 
 
 async def _gather(
-    scheduler: Any, recording: Recording | None, code: str, local: Any, path: Path
-) -> tuple[tuple[Any, dict[str, Any], dict[str, str]] | BaseException, dict[str, Any] | None]:
+    scheduler: Any, recording: Recording | None, code: str, local: Any, writer: Writer
+) -> tuple[Any, dict[str, Any] | None, int | None]:
+    """Logs and report data at once; then, for a local cluster, the report's writer forked."""
+
     async def logs() -> tuple[Any, dict[str, Any], dict[str, str]] | BaseException:
         try:
             return await _logs(scheduler)
@@ -261,35 +201,51 @@ async def _gather(
         if recording is None:
             return None
         try:
-            return await _report(scheduler, recording, code, local, path)
+            return await _report(scheduler, recording, local, code)
         except Exception as exc:
             log.warning("dask: could not collect the performance report: %r", exc)
             return None
 
     found_logs, found_report = await asyncio.gather(logs(), report())
-    return found_logs, found_report
+    profiles = None if found_report is None else found_report["profiles"]
+    if recording is None or found_report is None or profiles is None:
+        return found_logs, found_report, None
+    names = {} if isinstance(found_logs, BaseException) else found_logs[2]
+    writer.summary = summarize(found_report["tasks"], found_report["monitors"], names, writer.error)
+    if isinstance(profiles, BaseException):
+        found_report["html"] = profiles
+        return found_logs, found_report, None
+    try:
+        return found_logs, found_report, fork_writer(local, recording.start, code, profiles, writer)
+    except Exception as exc:
+        found_report["html"] = exc
+        return found_logs, found_report, None
 
 
 class Kept:
-    """What `keep` collected; `finish` writes it once the report's writer is done."""
+    """What `keep` collected; `finish` writes it once the cluster is gone."""
 
     def __init__(
         self,
         attempt: AttemptContext,
         found_logs: Any,
         found_report: dict[str, Any] | None,
-        error: BaseException | None,
-        path: Path,
+        writer: Writer,
+        writer_pid: int | None = None,
     ) -> None:
         self.attempt = attempt
         self.found_logs = found_logs
         self.found_report = found_report
-        self.error = error
-        self.path = path
+        self.writer = writer
+        self.writer_pid = writer_pid
         self.deadline = time.monotonic() + REPORT_TIMEOUT
 
     def finish(self) -> None:
-        """Write the logs, the report and the summary (waits for the writer, bounded)."""
+        """Write the logs, and the report and summary unless a forked writer does.
+
+        That writer is waited for (bounded) only when no runner waits for it: a warm
+        interpreter adopts it as this attempt ends, and the engine waits before it ends.
+        """
         files: dict[str, str] = {}
         names: dict[str, str] = {}
         if isinstance(self.found_logs, BaseException):
@@ -303,20 +259,22 @@ class Kept:
                 parts.append(_lines(workers[address]))
             files[WORKERS_LOG] = "".join(parts)
         found = self.found_report
-        if found is not None:
-            summary = summarize(found["tasks"], found["monitors"], names, self.error)
+        if found is not None and self.writer_pid is None:
+            summary = summarize(found["tasks"], found["monitors"], names, self.writer.error)
             page = found["html"]
-            if isinstance(page, int):
-                page = _wait_writer(page, self.path, self.deadline)
-            if isinstance(page, BaseException):
+            if isinstance(page, BaseException) or page is None:
                 summary["report"] = f"not written: {type(page).__name__}: {page}"
                 log.warning("dask: could not write the performance report: %r", page)
             else:
                 files[REPORT] = page
                 summary["report"] = REPORT
-            files[SUMMARY] = json.dumps(summary, indent=1) + "\n"
+            files[SUMMARY] = to_json(summary)
+        write_files(self.attempt, files)
+        if self.writer_pid is None and found is not None:
             mark("report written")
-        _write(self.attempt, files)
+        elif not self.attempt.orphans_reaped:
+            wait_writer(self.writer_pid, self.deadline)
+            mark("report waited for")
 
 
 def keep(
@@ -335,41 +293,17 @@ def keep(
     `sync` runs a coroutine function on the cluster's (or client's) event loop; `scheduler`
     is an RPC handle to the scheduler; `local` the Scheduler itself when it runs here.
     """
-    path = Path(attempt.log_dir or ".") / REPORT
+    writer = Writer(Path(attempt.log_dir or "."), attempt, {}, error)
     if not attempt.log_dir:
-        return Kept(attempt, None, None, error, path)
+        return Kept(attempt, None, None, writer)
     try:
-        found_logs, found_report = sync(_gather, scheduler, recording, code, local, path)
+        found_logs, found_report, pid = sync(_gather, scheduler, recording, code, local, writer)
     except Exception as exc:
         log.warning("dask: could not save the cluster's logs in %s: %r", attempt.log_dir, exc)
-        return Kept(attempt, None, None, error, path)
-    return Kept(attempt, found_logs, found_report, error, path)
+        return Kept(attempt, None, None, writer)
+    return Kept(attempt, found_logs, found_report, writer, pid)
 
 
 def _lines(entries: Any) -> str:
     """Dask keeps log lines newest first as (level, line) pairs."""
     return "".join(line + "\n" for _level, line in reversed(list(entries)))
-
-
-def _write(attempt: AttemptContext, files: dict[str, str]) -> None:
-    """Into the log folder; also to the blob store when the attempt's folder is not local."""
-    if not attempt.log_dir or not files:
-        return
-    try:
-        folder = Path(attempt.log_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            if name != REPORT or not (folder / name).exists():  # the writer's is there
-                (folder / name).write_text(text)
-        blob_url = os.environ.get("SLIPSTREAM_BLOB_URL", "")
-        if not blob_url:
-            return
-        from slipstream.storage.blobs import BlobStore
-
-        blobs = BlobStore(blob_url)
-        if blobs.local_path(attempt.output_prefix) is not None:
-            return  # the log folder is the attempt's folder in the store
-        for name, text in files.items():
-            blobs.write_bytes(f"{attempt.output_prefix}/{name}", text.encode())
-    except Exception as exc:
-        log.warning("dask: could not keep %s: %r", ", ".join(files), exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ from slipstream.types import ErrorKind, ExecutionPhase
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+_closing_at_exit: list[bool] = []  # [True] once reset_engines is registered with atexit
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -29,6 +31,9 @@ def engine_for(settings: Settings) -> Engine:
                 MetadataStore(settings.resolved_database_url),
                 BlobStore(settings.resolved_blob_url),
             )
+            if not _closing_at_exit:  # what the runners started ends with this process
+                atexit.register(reset_engines)
+                _closing_at_exit.append(True)
             _engines[repr(settings)] = engine
         return engine
 

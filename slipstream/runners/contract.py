@@ -27,6 +27,9 @@ ENV_ATTEMPT = "SLIPSTREAM_ATTEMPT"
 ENV_SOURCE_ROOT = "SLIPSTREAM_SOURCE_ROOT"
 ENV_BLOB_URL = "SLIPSTREAM_BLOB_URL"
 ENV_OFFLOAD_THRESHOLD = "SLIPSTREAM_OFFLOAD_THRESHOLD"
+# Set by the warm interpreter in an attempt whose orphans it adopts and waits for (bounded)
+# before the engine ends: what the attempt leaves running after its result need not hold it up.
+ENV_ORPHANS_REAPED = "SLIPSTREAM_ORPHANS_REAPED"
 
 
 def execute_arguments(attempt: PluginAttempt) -> list[str]:

@@ -30,6 +30,7 @@ from slipstream.runners.contract import (
     ENV_EXECUTION_ID,
     ENV_NODE_ID,
     ENV_OFFLOAD_THRESHOLD,
+    ENV_ORPHANS_REAPED,
     ENV_SOURCE_ROOT,
     ERROR,
     OUTPUTS,
@@ -103,6 +104,7 @@ def run_attempt_command(argv: list[str]) -> int:
             attempt=int(os.environ.get(ENV_ATTEMPT, "1")),
             output_prefix=prefix,
             log_dir=log_dir_for(blobs.local_path(prefix)),
+            orphans_reaped=os.environ.pop(ENV_ORPHANS_REAPED, "") == "1",  # ours, not inherited
         )
 
         def report(info: dict[str, Any]) -> None:

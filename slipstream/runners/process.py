@@ -33,6 +33,7 @@ from slipstream.runners.contract import (
     read_result,
     write_inputs,
 )
+from slipstream.runners.zygote import ORPHANS_GRACE_SECONDS, can_fork, fork_interpreter
 from slipstream.types import AttemptPhase
 
 TERMINATE_GRACE_SECONDS = 5.0
@@ -51,7 +52,8 @@ class Zygote:
             full_env["PYTHONPATH"] = os.pathsep.join(
                 [*paths, *filter(None, [full_env.get("PYTHONPATH", "")])]
             )
-        self._process = subprocess.Popen(
+        # Forked from this process when it can be: everything imported here is imported there.
+        self._process: Any = fork_interpreter(preload, paths, env) or subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -115,8 +117,8 @@ class Zygote:
     def close(self) -> None:
         if self._process.stdin is not None:
             self._process.stdin.close()
-        try:
-            self._process.wait(5)
+        try:  # it waits for what is left of ended attempts (a Dask report's writer), bounded
+            self._process.wait(ORPHANS_GRACE_SECONDS + 5)
         except subprocess.TimeoutExpired:
             self._process.kill()
 
@@ -189,6 +191,8 @@ class ProcessRunner(Runner):
             if self._zygote is None:
                 self.preload = sorted(set(self.preload) | set(modules))
                 self.paths = [*self.paths, *(p for p in paths if p and p not in self.paths)]
+                if self.warm and can_fork():  # start it now, forked: it costs next to nothing
+                    self._zygote = Zygote(self.preload, self.paths, self.env)
 
     def _log_path(self, prefix: str) -> str:
         local = self.blobs.local_path(prefix)

@@ -30,6 +30,9 @@ class AttemptContext:
     report: Callable[[dict[str, Any]], None] | None = None
     notices: list[str] = field(default_factory=list)
     scratch: list[str] = field(default_factory=list)  # folders to remove once outputs are stored
+    # The runner waits (bounded) for processes the attempt leaves behind when it ends, so a
+    # plugin may leave work to a child of its own (the Dask report's writer) instead of waiting.
+    orphans_reaped: bool = False
 
 
 class PluginAttempt(Protocol):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from flows_dask import leftovers
+from flows_dask import leftovers, processes_of
 
 from slipstream.cli.main import cli
 
@@ -75,3 +78,44 @@ def test_train_model_prepares_on_its_cluster_then_trains(home: Path) -> None:
     assert "Receive client connection" in scheduler_log
     assert scheduler_log.count("Register worker") == 4
     assert leftovers(home, engine_pid=os.getpid()) == []
+
+
+def test_the_report_is_written_after_its_attempt_ends_and_before_the_cli_does(
+    home: Path, tmp_path: Path, repo_env: dict[str, str]
+) -> None:
+    trace = tmp_path / "trace.jsonl"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "slipstream", "run"),
+            *(str(EXAMPLES / "increment_numbers.py"), "increment_numbers", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**repo_env, "SLIPSTREAM_TRACE": str(trace)},
+        timeout=200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Nothing is left the moment the CLI has exited: the report's writer was waited for.
+    assert [p.pid for p in processes_of(home)] == []
+    marks = [json.loads(line) for line in trace.read_text().splitlines()]
+    phases = {m["phase"]: m for m in marks}
+    # Written by a child of the attempt, after the attempt had stored its outputs: the
+    # attempt (and so the execution) did not wait for the report's HTML.
+    assert phases["report written"]["pid"] != phases["outputs stored"]["pid"]
+    assert phases["report written"]["t"] > phases["outputs stored"]["t"]
+    execution = json.loads(done.stdout.strip().splitlines()[-1])["execution"]
+    runner = CliRunner()
+    [node] = json.loads(runner.invoke(cli, ["executions", "show", execution, "--json"]).stdout)[
+        "nodes"
+    ]
+    report, summary_path = Path(node["dask"]["report"]), Path(node["dask"]["summary"])
+    assert "number of tasks: 1000" in report.read_text()
+    summary = json.loads(summary_path.read_text())
+    assert summary["report"] == "dask-report.html" and "report_by" not in summary
+
+    # While a writer runs its summary says so, and `executions report` says to wait.
+    report.rename(tmp_path / "kept.html")
+    for by, expected in ((time.time() + 10, "still being written"), (time.time() - 1, "stopped")):
+        summary_path.write_text(json.dumps({**summary, "report": "being written", "report_by": by}))
+        asked = runner.invoke(cli, ["executions", "report", execution, "increment-numbers"])
+        assert asked.exit_code == 1 and expected in asked.output, asked.output

@@ -29,7 +29,13 @@ from slipstream.server.services.requests import LaunchRequest
 from slipstream.server.ui.graph_view import attempt_reason, live_state, workflow_graph
 from slipstream.server.ui.pages import template_of
 from slipstream.server.ui.render import Pages
-from slipstream.server.ui.reports import SUMMARY_NAME, attempt_file, dask_report_uri, offline
+from slipstream.server.ui.reports import (
+    SUMMARY_NAME,
+    attempt_file,
+    dask_report_uri,
+    offline,
+    report_being_written,
+)
 from slipstream.server.ui.values import frame_preview, shown
 
 POLL_SECONDS = 0.5
@@ -97,13 +103,15 @@ def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
         values = {side: _values(data.get(side)) for side in ("inputs", "outputs")}
         report = None
         summary = None
-        for attempt in reversed(store.get_attempts(execution_id, node_id)):
+        tried = store.get_attempts(execution_id, node_id)
+        for attempt in reversed(tried):
             if dask_report_uri(blobs, attempt):
                 report = attempt.attempt
                 uri = attempt_file(blobs, attempt, SUMMARY_NAME)
                 if uri:
                     summary = shown(json.loads(blobs.read_bytes(uri)))
                 break
+        writing = bool(tried) and report_being_written(blobs, tried[-1], time.time())
         logs_url = f"/api/v1/executions/{execution_id}/nodes/{node_id}/logs"
         return {
             "eid": execution_id,
@@ -113,6 +121,7 @@ def add_live_routes(router: APIRouter, services: Any, pages: Pages) -> None:
             "values": values,
             "dashboard": (detail.get("info") or {}).get("dashboard", ""),
             "report": report,
+            "report_writing": tried[-1].attempt if writing else None,
             "dask_summary": summary,
             "logs_url": logs_url,
             "log": _log(execution_id, node_id),

@@ -8,6 +8,7 @@ installed bokeh package (the same version that wrote the page) before the page i
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,19 @@ def attempt_file(blobs: Any, attempt: Any, name: str) -> str:
 def dask_report_uri(blobs: Any, attempt: Any) -> str:
     """The report's URI, or "" when the attempt kept none (not a Dask task, or report=False)."""
     return attempt_file(blobs, attempt, REPORT_NAME)
+
+
+def report_being_written(blobs: Any, attempt: Any, now: float) -> bool:
+    """True while the Dask plugin's writer still builds the attempt's report: its summary says
+    "being written" until `report_by` (the report appears a second or so after the attempt)."""
+    uri = attempt_file(blobs, attempt, SUMMARY_NAME)
+    if not uri:
+        return False
+    try:
+        summary = json.loads(blobs.read_bytes(uri))
+    except ValueError:
+        return False
+    return bool(summary.get("report") == "being written" and now <= summary.get("report_by", 0))
 
 
 @cache
