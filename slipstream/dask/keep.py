@@ -270,8 +270,9 @@ class Kept:
                 summary["report"] = REPORT
             files[SUMMARY] = to_json(summary)
         write_files(self.attempt, files)
-        if self.writer_pid is None and found is not None:
-            mark("report written")
+        if self.writer_pid is None:
+            if found is not None:
+                mark("report written")
         elif not self.attempt.orphans_reaped:
             wait_writer(self.writer_pid, self.deadline)
             mark("report waited for")
