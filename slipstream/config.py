@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from slipstream.errors import ConfigError
+from slipstream.runtime_image import default_image
 
 ENV_PREFIX = "SLIPSTREAM_"
 RUNNERS = ("inprocess", "process", "kubernetes")
@@ -52,7 +53,7 @@ class Settings:
     allowed_input_prefixes: list[str] = field(default_factory=list)
     # Kubernetes
     namespace: str = "default"
-    image: str = ""
+    image: str = field(default_factory=default_image)  # the runtime image of this version
     service_account: str = "slipstream"
     blob_secret: str = ""  # a Secret whose keys become the runner's environment
     kubeconfig: str = ""  # "" = $KUBECONFIG / ~/.kube/config, "in-cluster" inside a Pod

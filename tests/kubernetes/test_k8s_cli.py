@@ -14,6 +14,7 @@ from runner_support import EXAMPLES, FLOWS, KUBERNETES_VERSIONS, env_of, validat
 
 from slipstream.cli.main import cli
 from slipstream.runners.bundle import bundle_bytes
+from slipstream.runtime_image import default_image
 
 
 @pytest.fixture
@@ -93,6 +94,10 @@ def test_render_says_what_is_wrong(k8s_home: pathlib.Path, monkeypatch: pytest.M
     helped = runner.invoke(cli, ["k8s", "render", str(FLOWS), "add", "--help"])
     assert helped.exit_code == 0 and "--a" in helped.output and "--namespace" in helped.output
     monkeypatch.delenv("SLIPSTREAM_IMAGE")
+    project = k8s_home.parent / "no-image"  # an image setting made empty on purpose
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.slipstream]\nimage = ""\n')
+    monkeypatch.chdir(project)
     no_image = runner.invoke(cli, ["k8s", "render", str(FLOWS), "add", "--a", "1", "--b", "2"])
     assert no_image.exit_code == 1
     assert "task 'k8s_tasks.add' has no container image" in no_image.output
@@ -101,3 +106,85 @@ def test_render_says_what_is_wrong(k8s_home: pathlib.Path, monkeypatch: pytest.M
         "k8s", "render", str(FLOWS), "add", "--a", "1", "--b", "2", "--image", "python:3.12"
     )
     assert with_image[0]["spec"]["containers"][0]["image"] == "python:3.12"
+
+
+def _images(job: dict) -> list[str]:
+    spec = job["spec"]
+    pods = [
+        spec["job"]["spec"],
+        *(spec["cluster"]["spec"][part]["spec"] for part in ("scheduler", "worker")),
+    ]
+    return [container["image"] for pod in pods for container in pod["containers"]]
+
+
+def test_without_an_image_setting_objects_use_the_runtime_image(
+    k8s_home: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLIPSTREAM_IMAGE")
+    (job,) = invoke("k8s", "render", str(EXAMPLES / "increment_numbers.py"), "increment_numbers")
+    validate_daskjob(job)
+    assert set(_images(job)) == {default_image()}  # runner, scheduler and workers
+    (pod,) = invoke("k8s", "render", str(FLOWS), "add", "--a", "1", "--b", "2")
+    assert pod["spec"]["containers"][0]["image"] == default_image()
+
+
+IMAGES = """
+from slipstream import ImageSpec, task, workflow
+
+SPEC = ImageSpec(name="team", registry="registry.example.com", packages=["requests"])
+
+
+@task(image="registry.example.com/named:1")
+def named() -> int:
+    return 1
+
+
+@task(container_image="registry.example.com/flyte-style:2")
+def flyte_style() -> int:
+    return 2
+
+
+@task(container_image=SPEC)
+def specced() -> int:
+    return 3
+
+
+@task
+def plain() -> int:
+    return 4
+
+
+@workflow
+def images() -> int:
+    named()
+    flyte_style()
+    specced()
+    return plain()
+"""
+
+
+@pytest.mark.parametrize("setting", ["", "registry.example.com/team/app:7"])
+def test_a_tasks_image_wins_over_the_setting_and_the_default(
+    k8s_home: pathlib.Path,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+) -> None:
+    from slipstream import ImageSpec
+
+    monkeypatch.delenv("SLIPSTREAM_IMAGE")
+    if setting:
+        monkeypatch.setenv("SLIPSTREAM_IMAGE", setting)
+    flow = tmp_path / "image_tasks.py"
+    flow.write_text(IMAGES)
+    docs = invoke("k8s", "render", str(flow), "images")
+    spec = ImageSpec(name="team", registry="registry.example.com", packages=["requests"])
+    assert {
+        d["metadata"]["labels"]["slipstream.io/node"]: d["spec"]["containers"][0]["image"]
+        for d in docs
+    } == {
+        "named": "registry.example.com/named:1",
+        "flyte-style": "registry.example.com/flyte-style:2",
+        "specced": spec.image_name(),
+        "plain": setting or default_image(),
+    }

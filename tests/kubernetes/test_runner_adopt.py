@@ -123,7 +123,7 @@ def test_a_task_without_an_image_fails_at_once_without_retrying(
     runners: Any, kube: KubeHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SLIPSTREAM_IMAGE")
-    settings = load_settings()
+    settings = load_settings().with_values(image="")  # set empty on purpose (default: runtime)
     runner = KubernetesRunner(settings, BlobStore(settings.resolved_blob_url))
     try:
         events = Recorder()

@@ -222,7 +222,7 @@ def test_build_pod_rejects_what_kubernetes_would() -> None:
     with pytest.raises(ConfigError, match="'Bad_Name'"):
         build_pod(spec, SETTINGS, image="x", command=["true"], labels={}, env={}, name="Bad_Name")
     with pytest.raises(ConfigError, match=r"has no container image.*SLIPSTREAM_IMAGE"):
-        objects(spec, Settings(namespace="team-a"))
+        objects(spec, Settings(namespace="team-a", image=""))  # set empty on purpose
     plain = build_pod(
         spec, Settings(task_service_account=""), image="x", command=["true"], labels={}, env={}
     )

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from harness import KubeHarness
 from runner_support import (
+    FLOWS,
     IMAGE,
     created,
     engine,
@@ -27,6 +28,7 @@ from runner_support import (
 from slipstream.cli.main import cli
 from slipstream.runners.kubernetes.follower import Follower
 from slipstream.runners.kubernetes.watches import Watches
+from slipstream.runtime_image import default_image
 from slipstream.types import ExecutionPhase
 
 
@@ -276,3 +278,17 @@ def test_a_code_change_ships_without_a_new_image(k8s: KubeHarness, tmp_path: pat
     assert bundles[0] != bundles[1]
     images = {p["spec"]["containers"][0]["image"] for p in created(k8s, "pod")}
     assert images == {IMAGE}
+
+
+def test_run_backend_kubernetes_without_an_image_setting_uses_the_runtime_image(
+    k8s: KubeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLIPSTREAM_IMAGE")
+    monkeypatch.delenv("SLIPSTREAM_RUNNER")
+    result = CliRunner().invoke(
+        cli, ["run", str(FLOWS), "add", "--a", "2", "--b", "5", "--backend", "kubernetes", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert '"phase": "SUCCEEDED"' in result.stdout.splitlines()[-1]
+    (pod,) = created(k8s, "pod")
+    assert pod["spec"]["containers"][0]["image"] == default_image()
