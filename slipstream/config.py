@@ -21,6 +21,7 @@ from slipstream.runtime_image import default_image
 
 ENV_PREFIX = "SLIPSTREAM_"
 RUNNERS = ("inprocess", "process", "kubernetes")
+IN_CLUSTER = "in-cluster"  # the kubeconfig setting inside a Pod: its service account
 DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
@@ -56,7 +57,7 @@ class Settings:
     image: str = field(default_factory=default_image)  # the runtime image of this version
     service_account: str = "slipstream"
     blob_secret: str = ""  # a Secret whose keys become the runner's environment
-    kubeconfig: str = ""  # "" = $KUBECONFIG / ~/.kube/config, "in-cluster" inside a Pod
+    kubeconfig: str = ""  # "" = $KUBECONFIG / ~/.kube/config, IN_CLUSTER inside a Pod
     # Seconds an attempt may wait on what may clear (unschedulable, a full quota, an image
     # pull back-off, a crash loop, an operator error) before it is a system failure.
     pending_timeout: float = 600.0

@@ -38,21 +38,44 @@ def k8s() -> None:
 @click.option(
     "--service-account",
     default=None,
-    help="Service account of runner Pods (default: the service_account setting).",
+    help="The runner's service account, with the Role (the server's, with --server; "
+    "default: the service_account setting).",
 )
-def manifests(namespace: str | None, service_account: str | None) -> None:
-    """Print the Namespace, ServiceAccount, Role and RoleBinding slipstream needs, as YAML.
+@click.option(
+    "--server", is_flag=True, help="Also the control plane: the server's Deployment, Service."
+)
+@click.option("--replicas", type=click.IntRange(1), default=None, help="With --server (1).")
+@click.option("--image", default=None, help="With --server: its image (default: the setting).")
+def manifests(
+    namespace: str | None,
+    service_account: str | None,
+    server: bool,
+    replicas: int | None,
+    image: str | None,
+) -> None:
+    """Print the Namespace, ServiceAccounts, Role and RoleBinding slipstream needs, as YAML;
+    with --server also the server's Deployment and Service (docs/in-cluster.md).
 
     Apply them with `slipstream k8s manifests | kubectl apply -f -`; install the
     dask-kubernetes operator for Dask tasks (see the README, "Going to Kubernetes").
     """
     from slipstream.runners.kubernetes.manifests import build_cluster_manifests
+    from slipstream.runners.kubernetes.server_manifests import (
+        ServerOptions,
+        build_server_manifests,
+    )
 
+    if not server and (replicas is not None or image is not None):
+        raise click.UsageError("--replicas and --image describe the server: add --server")
     settings = _settings(namespace, None)
     if service_account:
         settings = settings.with_values(service_account=service_account)
     try:
-        objects = build_cluster_manifests(settings)
+        if server:
+            options = ServerOptions(replicas=replicas or 1, image=image or "")
+            objects = build_server_manifests(settings, options)
+        else:
+            objects = build_cluster_manifests(settings)
     except SlipstreamError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(_yaml(objects), nl=False)

@@ -20,7 +20,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "kube(**options): KubeHarness keyword arguments for the kube/fake_dask_operator/"
-        "real_dask_operator fixtures (namespace=, local_dask=, pod_cwd=, extra_env=)",
+        "real_dask_operator fixtures (namespace=, local_dask=, pod_cwd=, extra_env=, tls=)",
     )
 
 

@@ -188,3 +188,74 @@ def test_a_tasks_image_wins_over_the_setting_and_the_default(
         "specced": spec.image_name(),
         "plain": setting or default_image(),
     }
+
+
+def test_manifests_server_prints_the_control_plane(
+    k8s_home: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLIPSTREAM_IMAGE")
+    monkeypatch.setenv("SLIPSTREAM_BLOB_URL", "s3://bucket/slipstream")
+    monkeypatch.setenv("SLIPSTREAM_BLOB_SECRET", "slipstream-blobs")
+    cluster = invoke("k8s", "manifests", "--namespace", "team-b")
+    docs = invoke("k8s", "manifests", "--namespace", "team-b", "--server", "--replicas", "3")
+    # The runner's account and Role are what `k8s manifests` prints: one list of rights.
+    assert docs[: len(cluster)] == cluster
+    deployment, service = docs[len(cluster) :]
+    for doc in docs:
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(doc, desired_version=version, strict=True)
+    assert (deployment["kind"], service["kind"]) == ("Deployment", "Service")
+    assert {d["metadata"]["namespace"] for d in (deployment, service)} == {"team-b"}
+    spec = deployment["spec"]
+    assert spec["replicas"] == 3
+    pod = spec["template"]["spec"]
+    (binding,) = [d for d in cluster if d["kind"] == "RoleBinding"]
+    assert [pod["serviceAccountName"]] == [s["name"] for s in binding["subjects"]]
+    assert pod["automountServiceAccountToken"] is True  # the in-cluster runner's token
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["image"] == default_image()
+    assert container["command"][:4] == ["slipstream", "serve", "--host", "0.0.0.0"]
+    port = container["ports"][0]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/api/v1/health", "port": port["name"]}
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["SLIPSTREAM_KUBECONFIG"]["value"] == "in-cluster"
+    assert env["SLIPSTREAM_RUNNER"]["value"] == "kubernetes"
+    assert env["SLIPSTREAM_NAMESPACE"]["value"] == "team-b"
+    assert env["SLIPSTREAM_BLOB_URL"]["value"] == "s3://bucket/slipstream"
+    refs = {
+        name: env[name]["valueFrom"]["secretKeyRef"]
+        for name in ("SLIPSTREAM_DATABASE_URL", "SLIPSTREAM_SERVER_TOKEN")
+    }
+    assert refs == {
+        "SLIPSTREAM_DATABASE_URL": {"name": "slipstream-database", "key": "url"},
+        "SLIPSTREAM_SERVER_TOKEN": {"name": "slipstream-server", "key": "token"},
+    }
+    assert container["envFrom"] == [{"secretRef": {"name": "slipstream-blobs"}}]  # as Pods
+    # The Service reaches the Pods by their labels, on the container's named port.
+    labels = spec["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert spec["selector"]["matchLabels"] == service["spec"]["selector"]
+    assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+    mine = invoke("k8s", "manifests", "--server", "--image", "registry.example.com/mine:2")
+    assert mine[-2]["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "registry.example.com/mine:2"
+    )
+
+
+def test_manifests_server_says_what_is_missing(
+    k8s_home: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    local = runner.invoke(cli, ["k8s", "manifests", "--server"])
+    assert local.exit_code == 2
+    assert "blob_url '': the server in the cluster and its task Pods need a blob store" in (
+        local.output
+    )
+    monkeypatch.setenv("SLIPSTREAM_BLOB_URL", "s3://bucket/slipstream")
+    alone = runner.invoke(cli, ["k8s", "manifests", "--replicas", "2"])
+    assert alone.exit_code == 2 and "add --server" in alone.output
+    zero = runner.invoke(cli, ["k8s", "manifests", "--server", "--replicas", "0"])
+    assert zero.exit_code == 2 and "0 is not in the range x>=1" in zero.output

@@ -16,7 +16,8 @@ import kr8s
 import kr8s.asyncio
 from kr8s.asyncio.objects import object_from_spec
 
-IN_CLUSTER = "in-cluster"
+from slipstream.config import IN_CLUSTER
+
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 REQUEST_TIMEOUT = 30.0
 # Plurals (with their API group) of the kinds the runner follows or creates.

@@ -28,6 +28,7 @@ from .kubelet import Kubelet
 from .real_operator import RealDaskOperator
 from .selectors import Selector, dict_selector
 from .services import OperatorClusters, ServiceResolver
+from .tls import TlsEntry
 
 T = TypeVar("T")
 OPERATORS = (None, "fake", "real")
@@ -46,6 +47,7 @@ class KubeHarness:
         pod_cwd: pathlib.Path | None = None,
         extra_env: Mapping[str, str] | None = None,
         local_dask: bool = False,
+        tls: bool = False,
         start_timeout: float = 60.0,
     ) -> None:
         if operator not in OPERATORS:
@@ -67,6 +69,9 @@ class KubeHarness:
         self.real_operator: RealDaskOperator | None = None
         self.operator_clusters: OperatorClusters | None = None
         self._local_dask = local_dask
+        # With tls=True, also an HTTPS entry point that wants a service-account token, as a
+        # Pod's in-cluster credentials reach a real API server (see tls.py).
+        self.tls: TlsEntry | None = TlsEntry(workdir / "tls") if tls else None
         self.leftover_tasks: list[str] = []  # tasks still pending after a clean shutdown
         self._with_kubelet = kubelet
         self._pod_cwd = pod_cwd
@@ -152,6 +157,8 @@ class KubeHarness:
                 await self._stop_parts(api)
 
     async def _start_parts(self, api: Apiserver) -> None:
+        if self.tls is not None:
+            await self.tls.start(api)
         resolver = ServiceResolver() if self._local_dask else None
         if resolver is not None:
             self.operator_clusters = OperatorClusters(
@@ -181,6 +188,8 @@ class KubeHarness:
         if self.kubelet is not None:
             await self.kubelet.stop()
         await api.shutdown()
+        if self.tls is not None:
+            await self.tls.stop()
 
     # ---- calling into the loop -----------------------------------------------------------
 
