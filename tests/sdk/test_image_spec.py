@@ -65,7 +65,7 @@ def test_bad_specs_are_named() -> None:
         def t() -> None: ...
 
 
-def test_accepted_wherever_an_image_is() -> None:
+def test_accepted_wherever_an_image_is(home: Path) -> None:
     @task(container_image=SPEC)
     def plain(x: int) -> int:
         return x
