@@ -52,6 +52,11 @@ class Settings:
     max_request_bytes: int = 16 << 20
     max_upload_bytes: int = 256 << 20
     allowed_input_prefixes: list[str] = field(default_factory=list)
+    # Several servers on one PostgreSQL: a server that has not renewed its lease on an
+    # execution for lease_seconds loses it to another; each drives at most
+    # server_max_executions at once (more wait, QUEUED, for a server with room).
+    lease_seconds: float = 15.0
+    server_max_executions: int = 256
     # Kubernetes
     namespace: str = "default"
     image: str = field(default_factory=default_image)  # the runtime image of this version
@@ -169,6 +174,10 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 def _at_least(minimum: int, what: str) -> Callable[[Any], str]:
     return lambda value: "" if value >= minimum else f"{what} >= {minimum}"
+
+
+def _between(low: float, high: float, what: str) -> Callable[[Any], str]:
+    return lambda value: "" if low <= value <= high else f"{what} from {low:g} to {high:g}"
 
 
 def _home(value: str) -> str:
@@ -306,6 +315,8 @@ RULES: dict[str, Rule] = {
     "max_request_bytes": Rule(_as_int, _at_least(1024, "a number of bytes")),
     "max_upload_bytes": Rule(_as_int, _at_least(1024, "a number of bytes")),
     "allowed_input_prefixes": Rule(_as_json, _prefixes),
+    "lease_seconds": Rule(_as_float, _between(1, 3600, "a number of seconds")),
+    "server_max_executions": Rule(_as_int, _at_least(1, "an integer")),
 }
 
 

@@ -31,6 +31,11 @@ class ExecutionError(SlipstreamError):
     """An execution failed for a reason other than a user exception (system failure, abort)."""
 
 
+class LeaseLostError(ExecutionError):
+    """This server no longer holds an execution's lease (another server took it over, or the
+    lease could not be renewed in time): it writes nothing more and stops driving it."""
+
+
 class TaskTimeoutError(SlipstreamError, TimeoutError):
     """An attempt ran longer than its task's timeout and was stopped."""
 

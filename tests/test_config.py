@@ -64,6 +64,9 @@ ENV = "the environment variable"
         ({"SLIPSTREAM_BLOB_URL": "file://rel/path"}, r"blob_url=.* an absolute file URL"),
         ({"SLIPSTREAM_BLOB_URL": "relative/blobs"}, r"blob_url='relative/blobs' .* a URL"),
         ({"SLIPSTREAM_SERVER_URL": "localhost:8765"}, r"server_url='localhost:8765' .* http://"),
+        ({"SLIPSTREAM_LEASE_SECONDS": "0.5"}, r"lease_seconds='0.5' .* seconds from 1 to 3600"),
+        ({"SLIPSTREAM_LEASE_SECONDS": "soon"}, r"lease_seconds='soon' .* a number"),
+        ({"SLIPSTREAM_SERVER_MAX_EXECUTIONS": "0"}, r"server_max_executions='0' .* >= 1"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, environ: dict[str, str], message: str) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from slipstream.config import Settings
 from slipstream.engine import recovery
+from slipstream.engine.graph import NodeGraph
 from slipstream.engine.ids import new_execution_id
 from slipstream.engine.loop import ExecutionLoop
 from slipstream.engine.nodes.registry import NodeKindRegistry, default_kinds
@@ -31,7 +32,14 @@ from slipstream.runners.attempt import load_task
 from slipstream.runners.base import AttemptHandle, Runner
 from slipstream.runners.contract import LOG
 from slipstream.sdk.plugins import PluginRegistry, default_plugins
-from slipstream.storage.records import AttemptRecord, EventRecord, ExecutionRecord, WriteBatch
+from slipstream.storage.records import (
+    AttemptRecord,
+    EventRecord,
+    ExecutionRecord,
+    Lease,
+    NodeRecord,
+    WriteBatch,
+)
 from slipstream.types import ExecutionPhase
 
 if TYPE_CHECKING:
@@ -179,17 +187,32 @@ class Engine:
         self._runners.clear()
 
     # -- executions ------------------------------------------------------------------------------
-    def execute(
+    def prepare(
         self,
         template: WorkflowTemplate | TaskTemplate,
         inputs: LiteralMap,
         *,
-        input_values: dict[str, Any] | None = None,
         source_root: str = "",
-        entities: dict[str, Any] | None = None,
         options: dict[str, Any] | None = None,
         execution_id: str | None = None,
-    ) -> ExecutionOutcome:
+    ) -> tuple[ExecutionRecord, list[NodeRecord]]:
+        """The rows of a new QUEUED execution, for a caller that stores them (with what else
+        it records in the same transaction) and then has `resume` run it."""
+        record, scope = self._new(template, inputs, {}, source_root, options, execution_id)
+        nodes = NodeGraph(record.id).add_scope(scope, "", {})
+        record.phase, record.started_at = ExecutionPhase.QUEUED.value, None
+        record.engine_pid = record.engine_heartbeat = None
+        return record, nodes
+
+    def _new(
+        self,
+        template: WorkflowTemplate | TaskTemplate,
+        inputs: LiteralMap,
+        input_values: dict[str, Any],
+        source_root: str,
+        options: dict[str, Any] | None,
+        execution_id: str | None,
+    ) -> tuple[ExecutionRecord, Scope]:
         kind = "task" if isinstance(template, TaskTemplate) else "workflow"
         workflow = task_as_workflow(template) if isinstance(template, TaskTemplate) else template
         options = dict(options or {})
@@ -213,23 +236,50 @@ class Engine:
             engine_pid=os.getpid(),
             engine_heartbeat=now,
         )
+        return record, Scope(template=workflow, prefix="", inputs=inputs, input_values=input_values)
+
+    def execute(
+        self,
+        template: WorkflowTemplate | TaskTemplate,
+        inputs: LiteralMap,
+        *,
+        input_values: dict[str, Any] | None = None,
+        source_root: str = "",
+        entities: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        execution_id: str | None = None,
+        lease: Lease | None = None,
+    ) -> ExecutionOutcome:
+        """Record a new execution and drive it to its end on this thread.
+
+        lease: the execution's lease, stored with it; every write checks it (LeaseLostError
+        and the drive stops once another server holds it)."""
+        record, scope = self._new(
+            template, inputs, input_values or {}, source_root, options, execution_id
+        )
         if entities:
             self.remember(entities)
             self.warm_up(entities, source_root)
-        scope = Scope(template=workflow, prefix="", inputs=inputs, input_values=input_values or {})
-        loop = self._loop(record, scope)
+        loop = self._loop(record, scope, lease)
         nodes = loop.graph.add_scope(scope, "", {})
-        self.store.create_execution(record, nodes)
+        self.store.create_execution(record, nodes, lease)
         self.store.write(
             WriteBatch(
                 events=[
-                    EventRecord(execution_id=record.id, phase=ExecutionPhase.RUNNING.value, at=now)
-                ]
+                    EventRecord(
+                        execution_id=record.id,
+                        phase=ExecutionPhase.RUNNING.value,
+                        at=record.created_at,
+                    )
+                ],
+                lease=lease,
             )
         )
         return self._drive(loop)
 
-    def _loop(self, record: ExecutionRecord, scope: Scope) -> ExecutionLoop:
+    def _loop(
+        self, record: ExecutionRecord, scope: Scope, lease: Lease | None = None
+    ) -> ExecutionLoop:
         return ExecutionLoop(
             record,
             scope,
@@ -239,6 +289,7 @@ class Engine:
             kinds=self.kinds,
             services=self,
             observer=self.observer,
+            lease=lease,
         )
 
     def _drive(self, loop: ExecutionLoop) -> ExecutionOutcome:
@@ -260,26 +311,39 @@ class Engine:
         """True if another live engine process still drives this execution."""
         return recovery.owner_alive(record)
 
-    def resume(self, execution_id: str) -> ExecutionOutcome:
-        """Finish an execution whose engine died, re-running nothing that succeeded."""
+    def resume(
+        self, execution_id: str, *, lease: Lease | None = None, source_root: str | None = None
+    ) -> ExecutionOutcome:
+        """Finish an execution whose engine died, re-running nothing that succeeded (or start
+        a QUEUED one `prepare` made).
+
+        lease: this engine's lease on it (a server that took it over): the lease, not the
+        process id of the previous engine, says who drives it. source_root: where its code
+        is on this machine, when not where the previous engine had it.
+        """
         record = self.store.get_execution(execution_id)
         if record is None:
             raise ExecutionError(f"no execution {execution_id!r}")
         if ExecutionPhase(record.phase).terminal:
             raise ExecutionError(f"execution {execution_id!r} already ended: {record.phase}")
-        if self.owner_alive(record):
+        if lease is None and self.owner_alive(record):
             raise ExecutionError(
                 f"execution {execution_id!r} is still being run by process {record.engine_pid}"
             )
         workflow = decode(record.template, WorkflowTemplate)
         inputs = decode(record.inputs, LiteralMapDocument).literals
+        if source_root is not None:
+            record.options = {**record.options, "source_root": source_root}
         source_root = record.options.get("source_root", "")
         if source_root and source_root not in sys.path:
             sys.path.insert(0, source_root)
         record.engine_pid, record.engine_heartbeat = os.getpid(), time.time()
+        queued = record.phase == ExecutionPhase.QUEUED.value
         record.phase = ExecutionPhase.RUNNING.value
-        loop = self._loop(record, Scope(template=workflow, prefix="", inputs=inputs))
-        recovery.take_up(loop, {r.node_id: r for r in self.store.get_nodes(execution_id)})
+        record.started_at = record.started_at or record.engine_heartbeat
+        loop = self._loop(record, Scope(template=workflow, prefix="", inputs=inputs), lease)
+        nodes = {r.node_id: r for r in self.store.get_nodes(execution_id)}
+        recovery.take_up(loop, nodes, "RUNNING" if queued else "RESUMED")
         return self._drive(loop)
 
     def attempt_logs(self, attempt: AttemptRecord) -> str | None:

@@ -30,7 +30,7 @@ from slipstream.ir import (
     failures,
 )
 from slipstream.runners.base import AttemptHandle, AttemptResult, AttemptSpec
-from slipstream.storage.records import AttemptRecord, ExecutionRecord
+from slipstream.storage.records import AttemptRecord, ExecutionRecord, Lease
 from slipstream.types import AttemptPhase, ExecutionPhase, NodePhase
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class ExecutionLoop:
         kinds: NodeKindRegistry,
         services: EngineServices,
         observer: Observer,
+        lease: Lease | None = None,
     ) -> None:
         self.record = record
         self.root = scope
@@ -65,7 +66,7 @@ class ExecutionLoop:
         self.kinds = kinds
         self.services = services
         self.observer = observer
-        self.recorder = Recorder(store, record)
+        self.recorder = Recorder(store, record, lease)
         self.cache = CacheGate(store, self.recorder, blobs)
         self.graph = NodeGraph(record.id)
         self.states = self.graph.states

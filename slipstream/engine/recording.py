@@ -2,7 +2,9 @@
 
 The loop owns one Recorder and lends it to node kinds through their context; `flush()` writes
 everything gathered so far in one transaction (every transition is written before it is acted
-on: the loop flushes before it launches anything).
+on: the loop flushes before it launches anything). With a lease (an execution driven by a
+server), every write carries it as a fence: once the lease is lost, or its owner's own
+deadline passed without a renewal, `flush()` raises LeaseLostError and writes nothing.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from slipstream.errors import LeaseLostError
 from slipstream.ir import ErrorDocument, LiteralMap, LiteralMapDocument, dumps
 from slipstream.storage.records import (
     AttemptRecord,
     CacheEntry,
     EventRecord,
     ExecutionRecord,
+    Lease,
     NodeRecord,
     WriteBatch,
 )
@@ -28,10 +32,13 @@ if TYPE_CHECKING:
 class Recorder:
     """The write buffer of one execution."""
 
-    def __init__(self, store: MetadataStore, execution: ExecutionRecord) -> None:
+    def __init__(
+        self, store: MetadataStore, execution: ExecutionRecord, lease: Lease | None = None
+    ) -> None:
         self.store = store
         self.execution = execution
-        self.batch = WriteBatch()
+        self.lease = lease
+        self.batch = WriteBatch(lease=lease)
 
     def node(self, record: NodeRecord) -> None:
         """A node row changed (written once per flush however often it changes)."""
@@ -84,13 +91,24 @@ class Recorder:
         self.batch.cache_entries.append(entry)
 
     def flush(self) -> None:
+        self.check_lease()
         if self.batch:
-            batch, self.batch = self.batch, WriteBatch()
+            batch, self.batch = self.batch, WriteBatch(lease=self.lease)
             batch.nodes = list({id(n): n for n in batch.nodes}.values())
             self.store.write(batch)
 
+    def check_lease(self) -> None:
+        """LeaseLostError once the owner's own deadline passed (no renewal came in time)."""
+        lease = self.lease
+        if lease is not None and time.monotonic() >= lease.held_until:
+            raise LeaseLostError(
+                f"execution {lease.execution_id!r}: the lease of this server ({lease.owner}) "
+                "could not be renewed in time; it stops driving the execution"
+            )
+
     def heartbeat(self, pid: int) -> None:
-        self.store.heartbeat(self.execution.id, pid, time.time())
+        self.check_lease()
+        self.store.heartbeat(self.execution.id, pid, time.time(), self.lease)
 
     def abort_requested(self) -> bool:
         return bool(self.store.is_abort_requested(self.execution.id))

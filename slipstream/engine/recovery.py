@@ -35,14 +35,16 @@ def owner_alive(record: ExecutionRecord) -> bool:
     return fresh
 
 
-def take_up(loop: ExecutionLoop, records: dict[str, NodeRecord]) -> None:
-    """Rebuild a loop from the rows a dead engine left: nothing that succeeded runs again."""
+def take_up(loop: ExecutionLoop, records: dict[str, NodeRecord], event: str = "RESUMED") -> None:
+    """Rebuild a loop from the rows a dead engine left: nothing that succeeded runs again.
+
+    `event` is the execution's event: RESUMED, or RUNNING for a QUEUED one starting."""
     loop.graph.add_scope(loop.root, "", records)
     _reexpand(loop, records)
     for state in list(loop.states.values()):
         if state.phase == NodePhase.RUNNING and state.child_scope is None:
             loop.kinds.get(state.node.kind).resume(loop, state)
-    loop.recorder.execution_event("RESUMED", time.time())
+    loop.recorder.execution_event(event, time.time())
     loop.recorder.flush()
 
 

@@ -1,21 +1,53 @@
 """Runs the server: checks the bind, opens the services, serves with uvicorn; for `serve`.
 
 Ctrl-C or SIGTERM stops it cleanly: no new requests, and executions still running are left
-RUNNING (not failed) for the next server start to resume.
+RUNNING (not failed), their leases handed over: another server takes them up at once, or the
+next start of this one. On SQLite there is one server: a second refuses to start.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
 import sys
+from pathlib import Path
+from typing import IO
 
 from slipstream.config import Settings
+from slipstream.errors import ConfigError
 from slipstream.server.auth import AuthConfig, check_bind
 from slipstream.server.tokens import server_tokens
 
 log = logging.getLogger("slipstream.server")
+
+
+def hold_sqlite(settings: Settings) -> IO[str] | None:
+    """On SQLite, the lock that makes this the only server of the database (held until the
+    process ends, also when it is killed); a ConfigError naming the other server if taken.
+    None on PostgreSQL, where servers share the work through leases."""
+    url = settings.resolved_database_url
+    if not url.startswith("sqlite"):
+        return None
+    database = Path(url.split("///", 1)[1].split("?", 1)[0])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    held = open(f"{database}.server-lock", "a+")  # noqa: SIM115 - kept open while serving
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        held.seek(0)
+        other = held.read().strip() or "unknown"
+        held.close()
+        raise ConfigError(
+            f"another slipstream server (process {other}) already serves the SQLite database "
+            f"{database}: SQLite means one server. Stop that one, or give several servers one "
+            "PostgreSQL database (SLIPSTREAM_DATABASE_URL=postgresql://...)"
+        ) from None
+    held.truncate(0)
+    held.write(f"{os.getpid()}\n")
+    held.flush()
+    return held
 
 
 def serve(
@@ -33,7 +65,8 @@ def serve(
     from slipstream.server.app import create_app
     from slipstream.server.services import open_services
 
-    services = open_services(settings)
+    lock = hold_sqlite(settings)
+    services = open_services(settings, sole=lock is not None)
     app = create_app(services, AuthConfig(tokens=tokens))
     config = uvicorn.Config(
         app,
@@ -57,7 +90,8 @@ def serve(
             raise SystemExit(1)
         return
     print(
-        f"slipstream server stopped; {left} execution(s) left to resume at the next start",
+        f"slipstream server stopped; {left} execution(s) left to resume (by another server "
+        "of the database, or at the next start)",
         file=sys.stderr,
         flush=True,
     )

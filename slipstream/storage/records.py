@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -78,14 +79,34 @@ class CacheEntry(msgspec.Struct, kw_only=True):
     node_id: str = ""
 
 
+class Lease(msgspec.Struct, kw_only=True):
+    """Which server drives an execution: owner ("" = any server may claim it), a fencing token
+    that grows at every takeover, and the expiry (unix seconds; None = stale).
+
+    held_until is the owner's own deadline (time.monotonic(), never stored): past it the
+    owner's engine writes nothing more, whether or not another server took over yet.
+    """
+
+    execution_id: str
+    owner: str = ""
+    token: int = 0
+    expires_at: float | None = None
+    held_until: float = math.inf
+
+
 class WriteBatch(msgspec.Struct, kw_only=True):
-    """Everything one engine step changes, written in one transaction."""
+    """Everything one engine step changes, written in one transaction.
+
+    With a lease, the write happens only while that lease (owner and token) is still the
+    execution's: otherwise LeaseLostError and nothing is written.
+    """
 
     events: list[EventRecord] = msgspec.field(default_factory=list)
     nodes: list[NodeRecord] = msgspec.field(default_factory=list)  # upserted whole
     attempts: list[AttemptRecord] = msgspec.field(default_factory=list)  # upserted whole
     execution: ExecutionRecord | None = None  # upserted whole (abort_requested untouched)
     cache_entries: list[CacheEntry] = msgspec.field(default_factory=list)  # upserted
+    lease: Lease | None = None  # the fence: not content (an empty batch stays empty)
 
     def __bool__(self) -> bool:
         return bool(

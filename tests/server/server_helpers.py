@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +93,29 @@ def marked(folder: str, seconds: float = 3.0) -> str:
     waited = wait_then(tag=first, seconds=seconds)
     return mark(folder=folder, tag=waited)
 """
+
+
+def spawn_serve(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`slipstream serve --port PORT` in a process of its own (its output piped)."""
+    command = "from slipstream.cli.main import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", command, "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health").status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"the server did not start: {process.communicate()[0].decode()}")
 
 
 def free_port() -> int:

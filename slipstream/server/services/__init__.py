@@ -16,6 +16,7 @@ from slipstream.server.services.runtime import Runtime
 from slipstream.server.services.schedules import ScheduleService
 from slipstream.storage.blobs import BlobStore
 from slipstream.storage.metadata import MetadataStore
+from slipstream.storage.metadata.leases import LeaseStore
 from slipstream.storage.metadata.server_store import ServerStore
 
 
@@ -29,9 +30,9 @@ class Services:
     schedules: ScheduleService
 
     def start(self, schedules: bool = True) -> int:
-        """Resume the executions a previous server left running (return how many) and start
-        firing schedules."""
-        resumed = self.runtime.resume_unfinished(self.store.unfinished_executions())
+        """Take up the executions a previous server left running (return how many), keep
+        leases, and start firing schedules."""
+        resumed = self.runtime.begin()
         if schedules:
             self.schedules.start()
         return resumed
@@ -46,12 +47,19 @@ class Services:
         self.store.close()
 
 
-def open_services(settings: Settings) -> Services:
+def open_services(settings: Settings, *, sole: bool = False) -> Services:
+    """sole: this is the only server of its database (serve holds the SQLite lock)."""
     metadata = MetadataStore(settings.resolved_database_url)
     blobs = BlobStore(settings.resolved_blob_url)
-    runtime = Runtime(Engine(settings, metadata, blobs))
     store = ServerStore(settings.resolved_database_url)
     catalog = CatalogService(store, blobs, settings.home_path / "server" / "bundles")
+    runtime = Runtime(
+        Engine(settings, metadata, blobs),
+        LeaseStore(settings.resolved_database_url),
+        max_executions=settings.server_max_executions,
+        sole=sole,
+        unpack=catalog.source_root,
+    )
     executions = ExecutionService(runtime, store, catalog)
     return Services(
         settings=settings,

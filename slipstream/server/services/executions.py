@@ -111,9 +111,24 @@ class ExecutionService:
         execution_id: str | None = None,
     ) -> str:
         """Launch a registered task, workflow or launch plan with JSON inputs; the new id."""
+        info, template, literals = self.prepared(
+            entry, inputs, labels, launched_by, relation, execution_id or new_execution_id()
+        )
+        return self._start(info, template, literals, entry.bundle_uri)
+
+    def prepared(
+        self,
+        entry: CatalogEntry,
+        inputs: dict[str, Any],
+        labels: dict[str, str],
+        launched_by: str,
+        relation: str,
+        execution_id: str,
+    ) -> tuple[ExecutionInfo, Any, Any]:
+        """What a launch stores: (its index row, the template, the inputs as literals)."""
         labels = check_labels(labels)
         info = ExecutionInfo(
-            execution_id=execution_id or new_execution_id(),
+            execution_id=execution_id,
             project=entry.project,
             domain=entry.domain,
             entity_kind=entry.kind,
@@ -138,7 +153,7 @@ class ExecutionService:
         else:
             template = self.catalog.workflow_of(entry)
             literals = encode_inputs(template.interface, inputs, self.references)
-        return self._start(info, template, literals, entry.bundle_uri)
+        return info, template, literals
 
     def _start(self, info: ExecutionInfo, template: Any, inputs: Any, bundle_uri: str) -> str:
         self.store.add_execution(info)

@@ -1,8 +1,10 @@
 """Schedules: activating launch plans, and firing each slot once; used by the API and the server.
 
 Public methods: activate, deactivate, state, tick (one pass, also for tests), start, stop.
-Each slot is claimed through a unique key on (plan, slot) before it is launched, so a slot
-fires once whatever servers run, also across restarts. After downtime only the latest missed
+Each slot is taken through a unique key on (plan, slot) in the same transaction that stores
+the execution it fires (QUEUED, with its lease), so a slot fires exactly once whatever
+servers run, also when the server that fired it dies at once (another takes the execution
+up). After downtime only the latest missed
 slot fires; the log says how many were skipped.
 """
 
@@ -19,7 +21,7 @@ from slipstream.engine.ids import new_execution_id
 from slipstream.ir import LaunchPlanTemplate, ScheduleSpec, decode
 from slipstream.server.services.catalog import CatalogService
 from slipstream.server.services.cron import Cron
-from slipstream.storage.metadata.server_records import ScheduleState, SlotRecord
+from slipstream.storage.metadata.server_records import CatalogEntry, ScheduleState, SlotRecord
 from slipstream.storage.metadata.server_store import ServerStore
 
 log = logging.getLogger("slipstream.server.schedules")
@@ -124,19 +126,21 @@ class ScheduleService:
         slot, skipped = due_slots(plan.schedule, since, state.updated_at, now)
         if slot is None:
             return None
-        execution_id = new_execution_id()
-        claimed = self.store.claim_slot(
-            SlotRecord(
-                project=state.project,
-                domain=state.domain,
-                name=state.name,
-                slot=slot,
-                execution_id=execution_id,
-                skipped=skipped,
-                fired_at=now,
-            )
+        given: dict[str, Any] = {}
+        arg = plan.schedule.kickoff_time_input_arg
+        if arg:
+            given[arg] = dt.datetime.fromtimestamp(slot, dt.UTC).isoformat()
+        record = SlotRecord(
+            project=state.project,
+            domain=state.domain,
+            name=state.name,
+            slot=slot,
+            execution_id=new_execution_id(),
+            skipped=skipped,
+            fired_at=now,
         )
-        if not claimed:
+        execution_id = self._launch(entry, given, record)
+        if execution_id is None:
             return None  # another server fired it
         if skipped:
             log.warning(
@@ -146,15 +150,29 @@ class ScheduleService:
                 skipped,
                 dt.datetime.fromtimestamp(slot, dt.UTC).isoformat(),
             )
-        given: dict[str, Any] = {}
-        arg = plan.schedule.kickoff_time_input_arg
-        if arg:
-            given[arg] = dt.datetime.fromtimestamp(slot, dt.UTC).isoformat()
-        self.executions.launch_entry(
-            entry, given, {}, "schedule", relation="schedule", execution_id=execution_id
-        )
         log.info("launch plan %s: slot %s fired as %s", state.name, slot, execution_id)
         return execution_id
+
+    def _launch(self, entry: CatalogEntry, given: dict[str, Any], slot: SlotRecord) -> str | None:
+        """Take the slot and store the execution it fires in one transaction; drive it here
+        if this server has room (else any server with room claims it). None if taken."""
+        info, template, literals = self.executions.prepared(
+            entry, given, {}, "schedule", "schedule", slot.execution_id
+        )
+        runtime = self.executions.runtime
+        bundle = entry.bundle_uri
+        record, nodes = runtime.prepare(
+            template,
+            literals,
+            source_root=self.catalog.source_root(bundle),
+            options={"bundle_uri": bundle} if bundle else {},
+            execution_id=info.execution_id,
+        )
+        lease = runtime.lease_for(info.execution_id)
+        if not self.store.fire_slot(slot, info, record, nodes, lease):
+            return None
+        runtime.drive_stored(lease)
+        return info.execution_id
 
     def start(self) -> None:
         def loop() -> None:

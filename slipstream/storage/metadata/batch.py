@@ -10,6 +10,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from slipstream.storage.metadata.leases import fence_sql, lost
 from slipstream.storage.metadata.schema import attempts, cache_entries, events, executions, nodes
 from slipstream.storage.records import (
     AttemptRecord,
@@ -125,6 +126,7 @@ class BatchWriter:
         )
         self.cache = _Prepared(engine, upsert(dialect, cache_entries), CacheEntry, ())
         self.event = _Prepared(engine, events.insert(), EventRecord, (), drop=("id",))
+        self.fence = fence_sql(dialect, "qmark" if self._sqlite else "format")
 
     def write(self, batch: WriteBatch) -> None:
         if self._sqlite:
@@ -171,6 +173,11 @@ class BatchWriter:
 
     def _run(self, raw: Any, cursor: Any, batch: WriteBatch) -> None:
         try:
+            lease = batch.lease
+            if lease is not None:  # the fence: first, so a stale owner writes nothing
+                cursor.execute(self.fence, (lease.execution_id, lease.owner, lease.token))
+                if cursor.fetchone() is None:
+                    raise lost(lease)
             if batch.execution is not None:
                 cursor.execute(self.execution.sql, self.execution.params(batch.execution))
             self._many(cursor, self.node, batch.nodes)

@@ -112,3 +112,14 @@ registered_entities = sa.Table(
     sa.Column("template", sa.Text, nullable=False),
     sa.Column("created_at", Time, nullable=False),
 )
+
+# Which server drives an execution (several servers on one PostgreSQL): owner ("" = any may
+# claim it), the fencing token every engine write checks, the expiry renewed by heartbeat.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("execution_id", sa.String, primary_key=True),
+    sa.Column("owner", sa.String, nullable=False, index=True),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", Time, nullable=True),
+)

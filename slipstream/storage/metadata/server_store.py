@@ -28,7 +28,8 @@ from slipstream.storage.metadata.server_tables import (
     schedule_slots,
     schedules,
 )
-from slipstream.storage.records import AttemptRecord
+from slipstream.storage.metadata.store import insert_execution
+from slipstream.storage.records import AttemptRecord, ExecutionRecord, Lease, NodeRecord
 from slipstream.types import ExecutionPhase
 
 _TERMINAL = [p.value for p in ExecutionPhase if p.terminal]
@@ -164,18 +165,22 @@ class ServerStore:
     # -- the execution index -------------------------------------------------------------------
 
     def add_execution(self, info: ExecutionInfo) -> None:
+        with self._writer.begin() as conn:
+            self._index(conn, info)
+
+    @staticmethod
+    def _index(conn: sa.Connection, info: ExecutionInfo) -> None:
         row = msgspec.structs.asdict(info)
         row["labels"] = _encode(info.labels).decode()
-        with self._writer.begin() as conn:
-            conn.execute(execution_index.insert(), row)
-            if info.labels:
-                conn.execute(
-                    execution_labels.insert(),
-                    [
-                        {"execution_id": info.execution_id, "key": k, "value": v}
-                        for k, v in info.labels.items()
-                    ],
-                )
+        conn.execute(execution_index.insert(), row)
+        if info.labels:
+            conn.execute(
+                execution_labels.insert(),
+                [
+                    {"execution_id": info.execution_id, "key": k, "value": v}
+                    for k, v in info.labels.items()
+                ],
+            )
 
     def get_info(self, execution_id: str) -> ExecutionInfo | None:
         query = sa.select(execution_index).where(execution_index.c.execution_id == execution_id)
@@ -261,19 +266,6 @@ class ServerStore:
         with self._engine.connect() as conn:
             return {str(phase): int(n) for phase, n in conn.execute(query)}
 
-    def unfinished_executions(self) -> list[str]:
-        """Ids of executions launched through the server that have not ended."""
-        query = (
-            sa.select(executions.c.id)
-            .select_from(
-                executions.join(execution_index, execution_index.c.execution_id == executions.c.id)
-            )
-            .where(executions.c.phase.not_in(_TERMINAL))
-            .order_by(executions.c.created_at)
-        )
-        with self._engine.connect() as conn:
-            return [str(r[0]) for r in conn.execute(query)]
-
     # -- schedules -----------------------------------------------------------------------------
 
     def set_schedule(self, state: ScheduleState) -> None:
@@ -310,8 +302,19 @@ class ServerStore:
             value = conn.execute(query).scalar()
         return None if value is None else float(value)
 
-    def claim_slot(self, slot: SlotRecord) -> bool:
-        """Take a slot; False if it was already taken (by this or another server)."""
+    def fire_slot(
+        self,
+        slot: SlotRecord,
+        info: ExecutionInfo,
+        execution: ExecutionRecord,
+        nodes: list[NodeRecord],
+        lease: Lease,
+    ) -> bool:
+        """Take a slot and store the execution it fires, with its lease, in one transaction;
+        False (nothing stored) if the slot was taken already (by this or another server).
+
+        So a slot fires exactly once: a server killed after this commit leaves a QUEUED
+        execution whose lease another server takes up."""
         row = msgspec.structs.asdict(slot)
         stmt = (
             dialect_insert(self._dialect, schedule_slots)
@@ -320,7 +323,11 @@ class ServerStore:
             .returning(schedule_slots.c.slot)
         )
         with self._writer.begin() as conn:
-            return conn.execute(stmt).first() is not None
+            if conn.execute(stmt).first() is None:
+                return False
+            self._index(conn, info)
+            insert_execution(conn, execution, nodes, lease)
+        return True
 
     # -- reading an execution at once ----------------------------------------------------------
 

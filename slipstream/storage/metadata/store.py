@@ -12,6 +12,7 @@ from slipstream.errors import SlipstreamError
 from slipstream.storage.metadata import engines, rows
 from slipstream.storage.metadata.batch import BatchWriter, dialect_insert
 from slipstream.storage.metadata.faults import translate_faults
+from slipstream.storage.metadata.leases import check_fence, insert_lease
 from slipstream.storage.metadata.schema import (
     attempts,
     cache_entries,
@@ -30,6 +31,7 @@ from slipstream.storage.records import (
     EntityRecord,
     EventRecord,
     ExecutionRecord,
+    Lease,
     NodeRecord,
     WriteBatch,
 )
@@ -139,13 +141,13 @@ class MetadataStore:
     # -- executions ----------------------------------------------------------------------
 
     @translate_faults
-    def create_execution(self, execution: ExecutionRecord, nodes: list[NodeRecord]) -> None:
-        """Insert a new execution and its initial nodes in one transaction."""
+    def create_execution(
+        self, execution: ExecutionRecord, nodes: list[NodeRecord], lease: Lease | None = None
+    ) -> None:
+        """Insert a new execution, its initial nodes (and its lease) in one transaction."""
         try:
             with self._write().begin() as conn:
-                conn.execute(executions.insert(), rows.execution_row(execution))
-                if nodes:
-                    conn.execute(nodes_table.insert(), [rows.node_row(n) for n in nodes])
+                insert_execution(conn, execution, nodes, lease)
         except sa.exc.IntegrityError:
             raise SlipstreamError(
                 f"execution {execution.id!r} already exists (or has duplicate node ids)"
@@ -200,8 +202,11 @@ class MetadataStore:
         return bool(value)
 
     @translate_faults
-    def heartbeat(self, execution_id: str, pid: int, at: float) -> None:
+    def heartbeat(self, execution_id: str, pid: int, at: float, lease: Lease | None = None) -> None:
+        """The engine driving it is alive (with a lease: LeaseLostError if it is not its own)."""
         with self._write().begin() as conn:
+            if lease is not None:
+                check_fence(conn, lease)
             conn.execute(_HEARTBEAT, {"eid": execution_id, "at": at, "pid": pid})
 
     # -- nodes, attempts, events ---------------------------------------------------------
@@ -359,6 +364,17 @@ class MetadataStore:
                 if row["name"] not in latest:
                     latest[row["name"]] = rows.entity_record(row)
         return list(latest.values())
+
+
+def insert_execution(
+    conn: sa.Connection, execution: ExecutionRecord, nodes: list[NodeRecord], lease: Lease | None
+) -> None:
+    """Inside a write transaction: a new execution's row, its nodes' rows and its lease."""
+    conn.execute(executions.insert(), rows.execution_row(execution))
+    if nodes:
+        conn.execute(nodes_table.insert(), [rows.node_row(n) for n in nodes])
+    if lease is not None:
+        insert_lease(conn, lease)
 
 
 def metadata_store_from_settings(settings: Settings) -> MetadataStore:
