@@ -262,6 +262,7 @@ class Engine:
             self.warm_up(entities, source_root)
         loop = self._loop(record, scope, lease)
         nodes = loop.graph.add_scope(scope, "", {})
+        loop.recorder.check_lease()
         self.store.create_execution(record, nodes, lease)
         self.store.write(
             WriteBatch(
