@@ -1,4 +1,4 @@
-"""Migrations 0002 and 0003 create the server tables and leases exactly as Core describes them."""
+"""Migrations 0002 and 0004 create the server tables and leases exactly as Core describes them."""
 
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ from slipstream.storage.metadata import faults
 
 # The newest revision in slipstream/storage/migrations/versions; checked against Alembic's
 # own idea of head by a test, so opening an up-to-date database never loads Alembic.
-HEAD_REVISION = "0003"
-KNOWN_REVISIONS = ("0001", "0002", "0003")
+HEAD_REVISION = "0004"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Key of the PostgreSQL advisory lock that serialises concurrent migrations.
 _PG_MIGRATION_LOCK = 7_155_170_001

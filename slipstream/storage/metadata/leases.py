@@ -73,14 +73,16 @@ class LeaseStore:
 
     def __init__(self, url: str) -> None:
         self.url = engines.normalize_url(url)
-        self._engine: Engine = engines.acquire_engine(self.url)
-        self._writer: Engine = engines.write_engine(self._engine)
-        self._closed = False
+        acquired: Engine = engines.acquire_engine(self.url)
+        self._engine, self._writer = acquired, engines.write_engine(acquired)
+        self._released = False
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            engines.release_engine(self.url)
+        """Give the shared Engine back (once)."""
+        if self._released:
+            return
+        self._released = True
+        engines.release_engine(self.url)
 
     def get(self, execution_id: str) -> Lease | None:
         query = sa.select(leases).where(leases.c.execution_id == execution_id)
