@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -44,34 +44,55 @@ CACHE_WAIT_SECONDS = 0.2  # how soon a node waiting for another writer of its ca
 COMMIT_LONG_BODIES_SECONDS = 0.05
 
 
-@dataclass
 class Attempt:
-    """One launched (or re-adopted) attempt the loop waits for."""
+    """One launched (or re-adopted) attempt the loop waits for (a plain slotted object: a
+    100k-item map makes 100k of them)."""
 
-    owner: str  # the node whose kind gets the result (a map node for its items)
-    spec: AttemptSpec
-    runner: Runner
-    label: str  # how messages name it: "attempt 2", "item 7, attempt 1"
-    started: float
-    compact: bool = False  # rows only when out of process or failed (map items: 100k of them)
-    cache_key: str = ""
-    handle: AttemptHandle | None = None
-    deadline: float | None = None  # monotonic time it times out
-    info: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "cache_key",
+        "compact",
+        "deadline",
+        "handle",
+        "id",
+        "info",
+        "keeps_rows",
+        "label",
+        "owner",
+        "runner",
+        "spec",
+        "started",
+    )
 
-    @property
-    def id(self) -> str:
-        """The attempt's node id: the node's own, or "<map>/<index>"."""
-        return self.spec.node_id
+    def __init__(
+        self,
+        owner: str,  # the node whose kind gets the result (a map node for its items)
+        spec: AttemptSpec,
+        runner: Runner,
+        label: str,  # how messages name it: "attempt 2", "item 7, attempt 1"
+        started: float,
+        *,
+        compact: bool = False,  # rows only when out of process or failed (map items)
+        cache_key: str = "",
+        handle: AttemptHandle | None = None,
+    ) -> None:
+        self.owner = owner
+        self.spec = spec
+        self.runner = runner
+        self.label = label
+        self.started = started
+        self.compact = compact
+        self.cache_key = cache_key
+        self.handle = handle
+        self.deadline: float | None = None  # monotonic time it times out
+        self.info: dict[str, Any] = {}
+        self.id = spec.node_id  # the attempt's node id: the node's own, or "<map>/<index>"
+        self.keeps_rows = not compact or not runner.capabilities.in_process
 
-    @property
-    def ran_long(self) -> bool:
-        """Long enough that its success is committed at once (COMMIT_LONG_BODIES_SECONDS)."""
-        return time.time() - self.started > COMMIT_LONG_BODIES_SECONDS
-
-    @property
-    def keeps_rows(self) -> bool:
-        return not self.compact or not self.runner.capabilities.in_process
+    def ran_long(self, result: AttemptResult) -> bool:
+        """Its body ran long enough that its success is committed at once: by the runner's
+        measure when it has one (in-process), else since it was launched."""
+        seconds = result.seconds if result.seconds is not None else time.time() - self.started
+        return seconds > COMMIT_LONG_BODIES_SECONDS
 
     def row(self, phase: AttemptPhase, error: ErrorDocument | None = None) -> AttemptRecord:
         return AttemptRecord(

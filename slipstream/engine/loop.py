@@ -58,7 +58,7 @@ class ExecutionLoop:
         observer: Observer,
         lease: Lease | None = None,
     ) -> None:
-        self.record = record
+        self.record = self.execution = record
         self.root = scope
         self.settings = settings
         self.store = store
@@ -80,10 +80,6 @@ class ExecutionLoop:
         self.output_values: dict[str, Any] | None = None
         self.aborting = ""
         self.last_abort_poll = self.last_heartbeat = 0.0
-
-    @property
-    def execution(self) -> ExecutionRecord:
-        return self.record
 
     @property
     def stopping(self) -> bool:
@@ -186,12 +182,14 @@ class ExecutionLoop:
         self.recorder.flush()  # every transition is written before it is acted on
         # A lone in-process attempt runs on this thread: no hand-off to a pool thread and back.
         inline = len(launches) == 1 and len(flight.attempts) == 1 and not self.graph.delayed
+        out_of_process = False
         for attempt in launches:
             if flight.attempts.get(attempt.id) is attempt:
+                out_of_process |= not attempt.runner.capabilities.in_process
                 self._launch(attempt, inline)
         # Handles of out-of-process attempts (a PID, a Pod) are written at once: an engine
         # killed right after launching must be able to re-adopt them instead of re-running.
-        if any(not attempt.runner.capabilities.in_process for attempt in launches):
+        if out_of_process:
             self.recorder.flush()
 
     def _launch(self, attempt: Attempt, inline: bool) -> None:

@@ -41,6 +41,7 @@ class AttemptResult:
     info: dict[str, Any] = field(default_factory=dict)
     workflow: WorkflowTemplate | None = None  # a @dynamic's graph, run in place of outputs
     entities: dict[str, Any] | None = None  # in-process only: the objects `workflow` calls
+    seconds: float | None = None  # in-process only: how long the body itself ran
 
 
 class AttemptHandle(msgspec.Struct, kw_only=True):

@@ -300,7 +300,7 @@ class BlobStore:
             check_segment(part, "node id", node_id)
         if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
             raise BlobPathError(f"attempt {attempt!r} is not a positive integer (1-based)")
-        return self.uri(f"runs/{execution_id}/{node_id}/{attempt}")
+        return f"{self.root}/runs/{execution_id}/{node_id}/{attempt}"  # every segment checked
 
     def bundle_uri(self, sha: str) -> str:
         if not isinstance(sha, str) or not _SHA256.fullmatch(sha):

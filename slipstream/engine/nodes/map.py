@@ -30,7 +30,7 @@ from slipstream.engine.nodes.map_items import PENDING, RUNNING, WAITING, ItemTab
 from slipstream.engine.nodes.map_progress import MapProgress
 from slipstream.errors import ExecutionError
 from slipstream.ir import ErrorDocument, LiteralMap, TaskTemplate, decode, failures
-from slipstream.runners.base import AttemptResult
+from slipstream.runners.base import AttemptResult, Runner
 from slipstream.storage.records import AttemptRecord
 from slipstream.types import AttemptPhase, ErrorKind
 
@@ -92,6 +92,7 @@ class MapRun:
         self.retry_ready: deque[int] = deque()
         self.retry_at: list[tuple[float, int]] = []
         self.in_flight: set[int] = set()  # items with an attempt running
+        self.runner: Runner | None = None
         self.first_failure: tuple[int, ErrorDocument, BaseException | None] | None = None
         self.wake_at = float("inf")
         self.pump_requested = False
@@ -142,14 +143,11 @@ class MapRun:
                 return index
         return None
 
-    def _item_id(self, index: int) -> str:
-        return f"{self.state.id}/{index}"
-
     def _launch(self, index: int) -> bool:
         """Launch the item's next attempt; False if the cache settled it (or it must wait)."""
         ctx, task, items = self.ctx, self.task, self.items
         inputs = items.item_inputs(index)
-        node_id = self._item_id(index)
+        node_id = f"{self.state.id}/{index}"
         key = ""
         if task.cache is not None:
             check = ctx.cache.check(task, inputs, node_id)
@@ -178,7 +176,7 @@ class MapRun:
         attempt = Attempt(
             owner=self.state.id,
             spec=spec,
-            runner=ctx.services.runner_for(task),
+            runner=self.runner or self._runner(),
             label=f"item {index}, attempt {number}",
             started=time.time(),
             compact=True,
@@ -188,6 +186,11 @@ class MapRun:
         items.phase[index] = RUNNING
         ctx.launch(attempt)
         return True
+
+    def _runner(self) -> Runner:
+        """The runner of every item (the same task each time): asked for once."""
+        self.runner = self.ctx.services.runner_for(self.task)
+        return self.runner
 
     def _request_pump(self) -> None:
         if not self.pump_requested:
@@ -208,10 +211,12 @@ class MapRun:
             return
         self.in_flight.discard(index)
         if result.phase == AttemptPhase.SUCCEEDED and result.outputs is not None:
-            self.ctx.cache.store_outputs(self.task, attempt.cache_key, result.outputs, attempt.id)
             self.items.succeed(index, result.outputs, False)
-            self.ctx.cache.release(attempt.id)
-            if attempt.ran_long:  # kept at once: a kill from now on cannot make it run again
+            task = self.task
+            if task.cache is not None:  # (most maps are not cached: no calls for nothing)
+                self.ctx.cache.store_outputs(task, attempt.cache_key, result.outputs, attempt.id)
+                self.ctx.cache.release(attempt.id)
+            if attempt.ran_long(result):  # kept at once: a kill from now on cannot re-run it
                 now = time.monotonic()
                 self.progress.save(now)
                 self.progress.summarize(now, len(self.in_flight), force=True)

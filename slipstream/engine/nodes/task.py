@@ -84,7 +84,7 @@ class TaskKind(BaseNodeKind):
             assert result.outputs is not None
             ctx.cache.store_outputs(state.task, state.cache_key, result.outputs, state.id)
             ctx.succeed(state, result.outputs, result.output_values)
-            if attempt.ran_long:
+            if attempt.ran_long(result):
                 ctx.recorder.flush()  # a kill from now on cannot make it run again
             return
         self.failed(ctx, state, result.error or failures.no_error_document(), result.exception)
