@@ -130,7 +130,10 @@ class MapRun:
             self.progress.save(now)
         elif self.items.unsaved:
             self._wake(self.progress.next_save())  # saved even if nothing else happens
-        self.progress.summarize(now, len(self.in_flight))
+        if not self.progress.summarize(now, len(self.in_flight)):
+            # Too soon after the last one: written at its time, even if nothing else happens
+            # (the last items to end before a long wait would be missing from it until then).
+            self._wake(self.progress.next_summary())
 
     def _next(self) -> int | None:
         if self.retry_ready:

@@ -25,12 +25,17 @@ class MapProgress:
         self.items = items
         self.last_summary = self.last_save = time.monotonic()
 
-    def summarize(self, now: float, running: int, force: bool = False) -> None:
+    def summarize(self, now: float, running: int, force: bool = False) -> bool:
+        """Write the summary unless one was written under SUMMARY_EVERY_SECONDS ago (False)."""
         if not force and now - self.last_summary < SUMMARY_EVERY_SECONDS:
-            return
+            return False
         self.last_summary = now
         summary = self.items.summary(running)
         self.ctx.node_info(self.state, summary)
+        return True
+
+    def next_summary(self) -> float:
+        return self.last_summary + SUMMARY_EVERY_SECONDS
 
     def save_due(self, now: float) -> bool:
         return now - self.last_save >= SAVE_EVERY_SECONDS
