@@ -156,20 +156,22 @@ class Engine:
     def warm_up(self, entities: dict[str, Any], source_root: str) -> None:
         """Let out-of-process attempts start with the user's modules already imported.
 
-        A plugin may name modules of its own to import ahead (`warm_modules`, optional).
+        A plugin may name modules of its own to import ahead (`warm_modules`, optional); then
+        the runner starts its warm interpreter now (eager), not at the first attempt.
         """
         if not self.settings.warm_processes:
             return
         modules: set[str] = set()
+        ahead: set[str] = set()
         for entity in entities.values():
             if entity.kind == "task":
                 modules.add(entity.template.function.split(":")[0])
-                modules.update(self.plugins.warm_modules(entity.template.task_type))
+                ahead.update(self.plugins.warm_modules(entity.template.task_type))
         runner = self.runner(self.settings.runner)
         if runner.capabilities.in_process:
             runner = self.runner("process")  # where its stoppable attempts run
         if runner.capabilities.warmable:
-            runner.warm_up(sorted(modules), [source_root])
+            runner.warm_up(sorted(modules | ahead), [source_root], eager=bool(ahead))
 
     def remember(self, entities: dict[str, Any]) -> None:
         """Keep the Python objects of tasks (in-process attempts call them directly)."""

@@ -125,8 +125,13 @@ class Runner(abc.ABC):
         """The attempt's logs from where it ran (has_logs); None: they are in the blob store."""
         return None
 
-    def warm_up(self, modules: list[str], paths: list[str]) -> None:  # noqa: B027 - optional
-        """Import these modules ahead in whatever starts later attempts (warmable runners)."""
+    def warm_up(  # noqa: B027 - optional
+        self, modules: list[str], paths: list[str], *, eager: bool = False
+    ) -> None:
+        """Import these modules ahead in whatever starts later attempts (warmable runners).
+
+        eager: start that now, not at the first attempt (a plugin asked for modules ahead:
+        its attempts are few and long, and their warm interpreter is slow to start)."""
 
     def close(self) -> None:  # noqa: B027 - most runners hold nothing
         """Release pools and connections."""

@@ -1,7 +1,8 @@
-"""The warm interpreter: forked from the engine's process when it runs one thread (everything
-it imported is imported there), a fresh `python -m slipstream.execute --zygote` when threads
-run (the server); either way it waits, bounded, for what ended attempts left running (a Dask
-report's writer) and nothing of it outlives the engine's process."""
+"""The warm interpreter: for a plugin's tasks (Dask) forked from the engine's process at once
+when it runs one thread (everything it imported is imported there); a fresh `python -m
+slipstream.execute --zygote` when threads run (the server) and for plain tasks (a small heap);
+either way it waits, bounded, for what ended attempts left running (a Dask report's writer)
+and nothing of it outlives the engine's process."""
 
 from __future__ import annotations
 
@@ -27,14 +28,14 @@ SCRIPT = textwrap.dedent(
     import sys, threading, time, wave  # wave: only this script imports it
     sys.path.insert(0, {here!r})
     ENGINE_ONLY = 1
-    from flows_zygote import facts, leaves_a_child
+    from flows_zygote import facts, leaves_a_child, warmed_facts
     if "--thread" in sys.argv:  # like the server: a thread runs when the engine starts
         threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
     if "--child" in sys.argv:
         print(leaves_a_child(folder={folder!r}, seconds=float(sys.argv[-1]),
                              detached="--detached" in sys.argv))
     else:
-        print(facts())
+        print(warmed_facts() if "--warmed" in sys.argv else facts())
     """
 )
 
@@ -74,13 +75,14 @@ def _processes_of(home: Path) -> list[str]:
     return found
 
 
-def test_a_single_threaded_engine_forks_its_warm_interpreter(tmp_path: Path) -> None:
-    out = _run(tmp_path)
+def test_a_single_threaded_engine_forks_its_warm_interpreter_for_a_plugin(tmp_path: Path) -> None:
+    out = _run(tmp_path, "--warmed")
     facts = json.loads(out)
     # A fork of the engine's process: no new interpreter, no second import.
     assert "--zygote" not in facts["zygote_cmdline"]
     assert facts["zygote_cmdline"][:2] == [sys.executable, "-c"]
     assert facts["engine_imports"] is True
+    assert facts["preloaded"] is True  # the plugin's warm module
     # Of its own: a session, the runner's environment, an empty __main__ (no engine script).
     assert facts["zygote_session"] == facts["zygote"]
     assert facts["env"] == "from the runner's environment"
@@ -88,11 +90,23 @@ def test_a_single_threaded_engine_forks_its_warm_interpreter(tmp_path: Path) -> 
     assert _processes_of(tmp_path / "home") == []  # gone with the engine's process
 
 
+def test_plain_tasks_get_a_fresh_warm_interpreter(tmp_path: Path) -> None:
+    # Not the engine's heap, which each attempt's fork would copy: a fresh python.
+    facts = json.loads(_run(tmp_path))
+    assert "--zygote" in facts["zygote_cmdline"]
+    assert facts["engine_imports"] is False
+    assert facts["preloaded"] is False
+    assert facts["zygote_session"] == facts["zygote"]
+    assert facts["env"] == "from the runner's environment"
+    assert _processes_of(tmp_path / "home") == []
+
+
 def test_with_threads_running_the_warm_interpreter_is_a_fresh_python(tmp_path: Path) -> None:
-    out = _run(tmp_path, "--thread")
+    out = _run(tmp_path, "--warmed", "--thread")
     facts = json.loads(out)
     assert "--zygote" in facts["zygote_cmdline"]
     assert facts["engine_imports"] is False
+    assert facts["preloaded"] is True
     assert facts["zygote_session"] == facts["zygote"]
     assert facts["env"] == "from the runner's environment"
     assert _processes_of(tmp_path / "home") == []
