@@ -1,7 +1,8 @@
 """`slipstream executions report ID NODE`: the Dask report an attempt kept; names for `show`.
 
-The Dask plugin keeps dask-report.html (distributed's performance report) and dask-summary.json
-beside an attempt's logs; executions.py lists them and adds this command to its group.
+The Dask plugin keeps dask-report.html (Dask's performance report, dask/page.py) and
+dask-summary.json beside an attempt's logs; executions.py lists them and adds this command to
+its group.
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slipstream.dask import page
 from slipstream.dask.writer import (
     REPORT,
     REPORT_TIMEOUT,
@@ -37,6 +38,17 @@ WORKERS_LOG = "dask-workers.log"
 LOGS_TIMEOUT = 5.0  # seconds for the scheduler and each worker to answer
 SPILL_ACTIONS = ("disk-read", "disk-write")
 MAX_ERRORS = 20  # erred tasks listed in the summary
+
+
+@dataclass(frozen=True)
+class SchedulerAccess:
+    """How keep reaches a cluster's scheduler."""
+
+    sync: Callable[..., Any]  # runs a coroutine function on the cluster's (or client's) loop
+    rpc: Any  # an RPC handle to the scheduler
+    local: Any = None  # the Scheduler itself, when it runs in this process
+    # Else: Client.run_on_scheduler, asynchronous (the report's page is built there).
+    run_on_scheduler: Callable[..., Awaitable[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,22 +94,21 @@ async def _logs(scheduler: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
     return lines, workers, names
 
 
-async def _report(scheduler: Any, recording: Recording, local: Any, code: str) -> dict[str, Any]:
-    """The task stream, each worker's memory history, and the report's HTML or, with `local`
-    (the cluster's own Scheduler, in this process), the profiles its forked writer needs."""
+async def _report(access: SchedulerAccess, recording: Recording, code: str) -> dict[str, Any]:
+    """The task stream, each worker's memory history, and the report's page or, for a local
+    Scheduler (in this process), the profiles its forked writer needs."""
+    scheduler, local = access.rpc, access.local
 
     async def html() -> str | BaseException | None:
         if local is not None:
             return None  # built by a forked writer (writer.py)
-        try:
-            return str(
-                await asyncio.wait_for(
-                    scheduler.performance_report(
-                        start=recording.start, last_count=0, code=code, mode=None
-                    ),
-                    REPORT_TIMEOUT,
-                )
+        try:  # built where the scheduler is: a DaskJob's scheduler runs the task's image
+            if access.run_on_scheduler is None:
+                raise RuntimeError("no way to run code where the scheduler is")
+            built = access.run_on_scheduler(
+                page.build_on_scheduler, start=recording.start, code=code
             )
+            return str(await asyncio.wait_for(built, REPORT_TIMEOUT))
         except Exception as exc:
             return exc
 
@@ -116,21 +127,13 @@ async def _report(scheduler: Any, recording: Recording, local: Any, code: str) -
         if local is None:
             return None
         try:  # the writer has no connections of its own: fetch the profiles for it
-            found = await asyncio.wait_for(
-                asyncio.gather(
-                    local.get_profile(start=recording.start),
-                    local.get_profile(scheduler=True, start=recording.start),
-                    local.get_profile(server=True, start=recording.start),
-                ),
-                LOGS_TIMEOUT,
-            )
-            return list(found)
+            return await asyncio.wait_for(page.fetch_profiles(local, recording.start), LOGS_TIMEOUT)
         except Exception as exc:
             return exc
 
     stream = asyncio.wait_for(scheduler.get_task_stream(start_index=recording.index), LOGS_TIMEOUT)
-    tasks, monitors, page, fetched = await asyncio.gather(stream, memory(), html(), profiles())
-    return {"tasks": tasks, "monitors": monitors, "html": page, "profiles": fetched}
+    tasks, monitors, built, fetched = await asyncio.gather(stream, memory(), html(), profiles())
+    return {"tasks": tasks, "monitors": monitors, "html": built, "profiles": fetched}
 
 
 def summarize(
@@ -187,13 +190,13 @@ def summarize(
 
 
 async def _gather(
-    scheduler: Any, recording: Recording | None, code: str, local: Any, writer: Writer
+    access: SchedulerAccess, recording: Recording | None, code: str, writer: Writer
 ) -> tuple[Any, dict[str, Any] | None, int | None]:
     """Logs and report data at once; then, for a local cluster, the report's writer forked."""
 
     async def logs() -> tuple[Any, dict[str, Any], dict[str, str]] | BaseException:
         try:
-            return await _logs(scheduler)
+            return await _logs(access.rpc)
         except Exception as exc:
             return exc
 
@@ -201,7 +204,7 @@ async def _gather(
         if recording is None:
             return None
         try:
-            return await _report(scheduler, recording, local, code)
+            return await _report(access, recording, code)
         except Exception as exc:
             log.warning("dask: could not collect the performance report: %r", exc)
             return None
@@ -216,7 +219,8 @@ async def _gather(
         found_report["html"] = profiles
         return found_logs, found_report, None
     try:
-        return found_logs, found_report, fork_writer(local, recording.start, code, profiles, writer)
+        pid = fork_writer(access.local, recording.start, code, profiles, writer)
+        return found_logs, found_report, pid
     except Exception as exc:
         found_report["html"] = exc
         return found_logs, found_report, None
@@ -279,26 +283,22 @@ class Kept:
 
 
 def keep(
-    sync: Callable[..., Any],
-    scheduler: Any,
+    access: SchedulerAccess,
     attempt: AttemptContext,
     recording: Recording | None,
     *,
     code: str = "",
     error: BaseException | None = None,
-    local: Any = None,
 ) -> Kept:
     """Collect the cluster's logs, and its report and summary if `recording` (in parallel).
 
     Call before the workers stop, then `finish()` the result after the cluster is gone.
-    `sync` runs a coroutine function on the cluster's (or client's) event loop; `scheduler`
-    is an RPC handle to the scheduler; `local` the Scheduler itself when it runs here.
     """
     writer = Writer(Path(attempt.log_dir or "."), attempt, {}, error)
     if not attempt.log_dir:
         return Kept(attempt, None, None, writer)
     try:
-        found_logs, found_report, pid = sync(_gather, scheduler, recording, code, local, writer)
+        found_logs, found_report, pid = access.sync(_gather, access, recording, code, writer)
     except Exception as exc:
         log.warning("dask: could not save the cluster's logs in %s: %r", attempt.log_dir, exc)
         return Kept(attempt, None, None, writer)

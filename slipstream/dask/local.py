@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -229,7 +230,7 @@ def _local_cluster(
                 mark("body done")
                 processes |= _worker_processes(cluster)  # adaptive scaling may have added some
                 kept = _keep(
-                    (cluster.sync, cluster.scheduler_comm, cluster.scheduler),
+                    keep.SchedulerAccess(cluster.sync, cluster.scheduler_comm, cluster.scheduler),
                     attempt,
                     None if stopped else recording,
                     template,
@@ -252,20 +253,15 @@ def _local_cluster(
 
 
 def _keep(
-    scheduler: tuple[Any, Any, Any],
+    access: keep.SchedulerAccess,
     attempt: AttemptContext,
     recording: keep.Recording | None,
     template: TaskTemplate,
     error: BaseException | None,
 ) -> keep.Kept:
-    """The cluster's logs; its report and summary too if `recording`.
-
-    `scheduler`: a function running coroutines on the loop, an RPC handle to the scheduler,
-    and the Scheduler itself if it runs in this process (else None).
-    """
-    sync, rpc, local = scheduler
+    """The cluster's logs; its report and summary too if `recording`."""
     code = f"{template.name} ({template.function})"
-    return keep.keep(sync, rpc, attempt, recording, code=code, error=error, local=local)
+    return keep.keep(access, attempt, recording, code=code, error=error)
 
 
 def _stop_workers(cluster: Any) -> None:
@@ -390,8 +386,12 @@ def _external_cluster(
                 raise
             finally:
                 recorded = None if stopped else recording
-                triple = (client.sync, client.scheduler, None)
-                _keep(triple, attempt, recorded, template, failure).finish()
+                access = keep.SchedulerAccess(
+                    client.sync,
+                    client.scheduler,
+                    run_on_scheduler=functools.partial(client.run_on_scheduler, asynchronous=True),
+                )
+                _keep(access, attempt, recorded, template, failure).finish()
                 _close_clients(address)
     finally:
         with contextlib.suppress(Exception):

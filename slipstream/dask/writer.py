@@ -1,33 +1,32 @@
-"""The Dask report's writer: a child forked from a Dask attempt builds distributed's
-performance report from its copy of the scheduler, and writes it and the attempt's summary.
+"""The Dask report's writer: a child forked from a Dask attempt builds the report's page
+(page.py) from its copy of the scheduler, and writes it and the attempt's summary.
 
-Used by keep.py. Building the HTML is about a second of bokeh CPU for a thousand tasks: the
-attempt tears its cluster down and ends meanwhile. Files go to the attempt's log folder
+Used by keep.py. Building the page is a few tenths of a second of bokeh CPU for a thousand
+tasks: the attempt tears its cluster down and ends meanwhile. Files go to the attempt's log folder
 (beside attempt.log), and to the blob store when that is not a local folder. While the writer
 runs, the summary's "report" is "being written" and "report_by" says until when (unix time).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slipstream.dask.page import build
 from slipstream.sdk.plugins import AttemptContext
 from slipstream.trace import mark
 
 log = logging.getLogger("slipstream.dask")
 
-REPORT = "dask-report.html"  # distributed's performance report: task stream, profiles, bandwidth
+REPORT = "dask-report.html"  # task stream, profiles, bandwidth: see page.py
 SUMMARY = "dask-summary.json"
 REPORT_TIMEOUT = 15.0  # seconds to build the report's HTML
 BEING_WRITTEN = "being written"  # the summary's "report" while its writer runs (see report_by)
@@ -61,33 +60,17 @@ def fork_writer(local: Any, start: float, code: str, profiles: list[Any], writer
 def _write_report(
     scheduler: Any, start: float, code: str, profiles: list[Any], writer: Writer
 ) -> None:
-    """In the forked child: build the HTML on a fresh event loop, write it and the summary."""
+    """In the forked child: build the page from this copy of the scheduler, write it and the
+    summary. (This child has no connections of its own: the profiles were fetched for it.)"""
     status = 1
     summary = dict(writer.summary)
-    done: list[str] = []
+    page = ""
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGALRM, _out_of_time)
         signal.alarm(int(REPORT_TIMEOUT))
         _no_bokeh_validation()
-
-        async def fetched(scheduler: bool = False, server: bool = False, **_: Any) -> Any:
-            return profiles[2 if server else 1 if scheduler else 0]
-
-        scheduler.get_profile = fetched  # this copy of the scheduler has no workers to ask
-        # Its system monitor's history ends at the fork; a new sample would be this child's
-        # (and asks psutil about the attempt's process, which may be gone by now).
-        scheduler.monitor.update = lambda: {}
-
-        def build() -> None:
-            report = scheduler.performance_report(start=start, last_count=0, code=code, mode=None)
-            done.append(asyncio.run(report))
-
-        builder = threading.Thread(target=build, daemon=True)  # this thread is in the loop
-        builder.start()
-        builder.join()
-        if not done:
-            raise RuntimeError("building it failed (see the attempt's log)")
+        page = build(scheduler, start, code, profiles)
         summary["report"] = REPORT
         status = 0
     except BaseException as exc:
@@ -97,7 +80,7 @@ def _write_report(
     finally:
         try:
             signal.alarm(0)
-            files = {REPORT: done[0]} if status == 0 else {}
+            files = {REPORT: page} if status == 0 else {}
             write_files(writer.attempt, {**files, SUMMARY: to_json(summary)})  # in this order
             mark("report written")
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing.resource_tracker
 import os
@@ -21,7 +22,7 @@ from distributed import Client, LocalCluster, get_worker
 
 from slipstream.dask import Dask, Scheduler, WorkerGroup, keep, local
 from slipstream.dask.config import config_to_json
-from slipstream.dask.keep import SCHEDULER_LOG, WORKERS_LOG
+from slipstream.dask.keep import REPORT, SCHEDULER_LOG, SUMMARY, WORKERS_LOG
 from slipstream.dask.local import (
     ADDRESS_ENV,
     EXTERNAL_ENV,
@@ -287,6 +288,12 @@ def test_kubernetes_runner_connects_to_the_daskjob_cluster_instead(
         assert len(operator_cluster.scheduler_info["workers"]) == 1
         assert os.environ[ADDRESS_ENV] == address
         assert "Receive client connection" in (tmp_path / "logs" / SCHEDULER_LOG).read_text()
+    # Its report's page was built where the scheduler runs (a DaskJob's pod, here this process).
+    page = (tmp_path / "logs" / REPORT).read_text()
+    assert "number of tasks: 1" in page and "inc" in page
+    assert '"title":"Task Stream"' in page and '"title":"System"' not in page  # page.py's
+    summary = json.loads((tmp_path / "logs" / SUMMARY).read_text())
+    assert summary["report"] == REPORT and summary["tasks"] == 1
 
 
 def test_kubernetes_runner_without_a_scheduler_address_is_an_error(

@@ -13,6 +13,7 @@ from test_dask_local import attempt_in, baseline, live_children, template_for  #
 from slipstream.dask import Dask, WorkerGroup
 from slipstream.dask.keep import REPORT, SCHEDULER_LOG, SUMMARY, WORKERS_LOG
 from slipstream.dask.local import local_context
+from slipstream.dask.page import TABS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,6 +41,7 @@ def test_the_report_holds_the_tasks_the_body_ran(tmp_path: Path, baseline: set[i
     page = (logs / REPORT).read_text()
     assert "Dask Performance Report" in page
     assert "tally_marker" in page and "number of tasks: 41" in page
+    assert all(f'"title":"{tab}"' in page for tab in TABS)  # task stream, profiles, bandwidth
     summary = json.loads((logs / SUMMARY).read_text())
     assert summary["tasks"] == 41
     assert summary["by_prefix"]["tally_marker"]["tasks"] == 40
@@ -55,13 +57,13 @@ def test_the_report_holds_the_tasks_the_body_ran(tmp_path: Path, baseline: set[i
 
 def test_a_failed_body_keeps_its_report_and_says_why(tmp_path: Path, baseline: set[int]) -> None:  # noqa: F811
     with (
-        pytest.raises(ValueError, match="odd value 1"),
+        pytest.raises(ValueError, match=r"odd value [13]"),  # whichever of 1 and 3 fails first
         local_context(template_for(two_workers()), attempt_in(tmp_path)),
     ):
         client = Client()
         client.gather(client.map(refuse_odd, range(4)))
     summary = json.loads((tmp_path / "logs" / SUMMARY).read_text())
-    assert summary["task_error"] == "ValueError: odd value 1"
+    assert summary["task_error"] in ("ValueError: odd value 1", "ValueError: odd value 3")
     erred = {error["key"].split("-")[0] for error in summary["errors"]}
     assert erred == {"refuse_odd"}
     assert "odd value" in summary["errors"][0]["error"]
