@@ -1,12 +1,16 @@
 """Seed phase benchmark: where the time of the seed example goes, phase by phase, against raw dask.
 
 Run with `python3 dev.py bench seed_phases` (or `.venv/bin/python benchmarks/bench_seed_phases.py
-[--rounds N]`). Three fresh processes a round, in alternating order: `slipstream run` of
-examples/increment_numbers.py, a script calling increment_numbers() as a function, and the same
-work in raw dask (LocalCluster(n_workers=4) + client.map + gather + close). Each process marks
-its phases in a trace file (SLIPSTREAM_TRACE, see slipstream/trace.py); the execution's own
-created/ended times come from the metadata store. Times are seconds since the process was
-started, medians of the rounds; ratios compare whole processes measured in the same run.
+[--rounds N]`). Four fresh processes a round, in alternating order: `slipstream run` of
+examples/increment_numbers.py, the same with Dask(report=False) (what the report costs), a
+script calling increment_numbers() as a function, and the same work in raw dask
+(LocalCluster(n_workers=4) + client.map + gather + close). Each process marks its phases in a
+trace file (SLIPSTREAM_TRACE, see slipstream/trace.py); the execution's own created/ended times
+come from the metadata store. Times are seconds since the process was started, medians of the
+rounds; ratios compare whole processes measured in the same run. Each round also runs a
+workflow of two Dask tasks one after the other: when each attempt was launched, and how soon
+after that its process was ready (the second is forked from the warm interpreter the first
+one started) and its cluster up.
 """
 
 from __future__ import annotations
@@ -57,6 +61,21 @@ assert increment_numbers(list_length={LENGTH}) == list(range(1, {LENGTH} + 1))
 mark("call returned")
 """
 
+TWICE_SCRIPT = """
+from typing import List
+from increment_numbers import increment_numbers
+from slipstream import task, workflow
+
+@task
+def count(numbers: List[int]) -> int:
+    return len(numbers)
+
+@workflow
+def increment_twice(list_length: int = 1000) -> List[int]:
+    first = increment_numbers(list_length=list_length)
+    return increment_numbers(list_length=count(numbers=first))
+"""
+
 # (label, trace phase or a source of our own); in the order they happen.
 SLIPSTREAM_PHASES = [
     ("process start + imports", "imported"),
@@ -81,8 +100,11 @@ RAW_PHASES = [
 ]
 
 
-def run_traced(argv: list[str], env: dict[str, str], home: str) -> dict[str, float]:
-    """Run one process; its phases in seconds since it was started."""
+def run_traced(
+    argv: list[str], env: dict[str, str], home: str, every: list[tuple[str, float]] | None = None
+) -> dict[str, float]:
+    """Run one process; its phases in seconds since it was started (the first time each is
+    reached; `every` gets each mark in order, as (phase, seconds))."""
     trace = tempfile.mktemp(prefix="trace-", suffix=".jsonl", dir=home)
     env = {**env, "SLIPSTREAM_TRACE": trace}
     started = time.time()
@@ -92,9 +114,26 @@ def run_traced(argv: list[str], env: dict[str, str], home: str) -> dict[str, flo
         for line in lines:
             item = json.loads(line)
             name = "imported" if item["phase"] == "cli imported" else item["phase"]
-            phases.setdefault(name, item["t"] - started)  # the first time a phase is reached
+            phases.setdefault(name, item["t"] - started)
+            if every is not None:
+                every.append((name, item["t"] - started))
     os.unlink(trace)
     return phases
+
+
+def attempt_starts(marks: list[tuple[str, float]]) -> list[tuple[float, float, float]]:
+    """Per Dask attempt, in order: (launched, process ready, cluster up) in seconds."""
+    found: dict[str, list[float]] = {}
+    for name, at in marks:
+        found.setdefault(name, []).append(at)
+    return list(
+        zip(
+            found.get("attempt launched", []),
+            found.get("attempt process ready", []),
+            found.get("cluster up", []),
+            strict=False,
+        )
+    )
 
 
 def latest_execution(home: str, started: float) -> tuple[float, float]:
@@ -136,6 +175,8 @@ def main() -> None:
     # The same example with Dask(report=False): what the Dask report costs.
     unreported = Path(home) / "increment_numbers_unreported.py"
     unreported.write_text(EXAMPLE.read_text().replace("Dask(", "Dask(report=False, ", 1))
+    twice = Path(home) / "increment_twice.py"  # a second Dask task in the same execution
+    twice.write_text(TWICE_SCRIPT)
     commands = {
         "run": [python, "-m", "slipstream", "run", str(EXAMPLE), "increment_numbers", "--json"],
         "run_unreported": [
@@ -144,6 +185,8 @@ def main() -> None:
         "call": [python, "-c", CALL_SCRIPT],
         "raw": [python, "-c", RAW_SCRIPT],
     }
+    twice_command = [python, "-m", "slipstream", "run", str(twice), "increment_twice", "--json"]
+    starts: list[list[tuple[float, float, float]]] = []
     slipstream_process(commands["run"], env, home)  # creates the store: not a user's every run
     results: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
     load = []
@@ -156,6 +199,9 @@ def main() -> None:
                 results[name].append(run_traced(commands[name], env, home))
             else:
                 results[name].append(slipstream_process(commands[name], env, home))
+        marks: list[tuple[str, float]] = []
+        run_traced(twice_command, {**env, "PYTHONPATH": str(EXAMPLE.parent)}, home, marks)
+        starts.append(attempt_starts(marks))
         load.append(os.getloadavg()[0])
 
     print(
@@ -177,6 +223,13 @@ def main() -> None:
         results["run_unreported"],
     )
     table("raw dask (LocalCluster(n_workers=4) + map + gather + close)", RAW_PHASES, results["raw"])
+    print("  two Dask tasks, one after the other, in one `slipstream run`:")
+    for index in range(min(len(found) for found in starts)):
+        launched, ready, up = (statistics.median(s[index][k] for s in starts) for k in range(3))
+        print(
+            f"    attempt {index + 1}: launched at {launched:5.2f} s; its process ready "
+            f"{ready - launched:+.3f} s later, its cluster up {up - launched:+.2f} s later"
+        )
     raw = statistics.median(r["@exit"] for r in results["raw"])
     for name, label in (("run", "`slipstream run`"), ("call", "function call")):
         total = statistics.median(r["@exit"] for r in results[name])

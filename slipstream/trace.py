@@ -1,8 +1,9 @@
 """An opt-in phase trace for benchmarks: SLIPSTREAM_TRACE=FILE appends a JSON line per phase.
 
-Called at the phases of a run (CLI imported, warm interpreter ready, attempt forked, cluster up,
-body done, outputs stored, cluster down); benchmarks/bench_seed_phases.py reads the file. Off,
-a mark costs one environment lookup. A leaf: imports nothing of slipstream.
+Called at the phases of a run (CLI imported, warm interpreter ready, attempt launched, attempt
+process ready, cluster up, body done, outputs stored, cluster down);
+benchmarks/bench_seed_phases.py reads the file. Off, a mark costs one environment lookup. A
+leaf: imports nothing of slipstream.
 """
 
 from __future__ import annotations

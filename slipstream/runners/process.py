@@ -34,6 +34,7 @@ from slipstream.runners.contract import (
     write_inputs,
 )
 from slipstream.runners.zygote import ORPHANS_GRACE_SECONDS, can_fork, fork_interpreter
+from slipstream.trace import mark
 from slipstream.types import AttemptPhase
 
 TERMINATE_GRACE_SECONDS = 5.0
@@ -218,6 +219,7 @@ class ProcessRunner(Runner):
             ENV_SOURCE_ROOT: spec.source_root,
         }
         log = self._log_path(prefix)
+        mark("attempt launched")
         wait: Any
         if self.warm:
             zygote = self._warm_interpreter()
