@@ -1,14 +1,14 @@
 """The Dask report's HTML page, drawn with distributed's own dashboard figures by the scheduler.
 
 Called by writer.py (in a forked copy of a local cluster's scheduler) and by keep.py on a
-DaskJob's scheduler (`run_on_scheduler`). It has the tabs of Dask's performance report except
-System (the scheduler process's CPU, memory and file descriptors over time): those four
-figures are about 40 % of the time it takes to build the page and say nothing of the tasks.
+DaskJob's scheduler (`run_on_scheduler`). It has the tabs of Dask's performance report but
+three, which are about half the time it takes to build and say nothing of the user's tasks:
+System (the scheduler process's CPU, memory and file descriptors over time) and the profiles
+of Dask's own event loops (the workers' and the scheduler's "administrative" profiles).
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import time
 from collections import defaultdict
@@ -19,8 +19,6 @@ TABS = (
     "Summary",
     "Task Stream",
     "Worker Profile (compute)",
-    "Worker Profile (administrative)",
-    "Scheduler Profile (administrative)",
     "Bandwidth (Workers)",
     "Bandwidth (Types)",
     "Scheduler Logs",
@@ -28,14 +26,8 @@ TABS = (
 
 
 async def fetch_profiles(scheduler: Any, start: float) -> list[Any]:
-    """The compute, scheduler and administrative profiles since `start`: what build() draws."""
-    return list(
-        await asyncio.gather(
-            scheduler.get_profile(start=start),
-            scheduler.get_profile(scheduler=True, start=start),
-            scheduler.get_profile(server=True, start=start),
-        )
-    )
+    """The workers' compute profile since `start`: what build() draws."""
+    return [await scheduler.get_profile(start=start)]
 
 
 async def build_on_scheduler(dask_scheduler: Any, start: float, code: str) -> str:
