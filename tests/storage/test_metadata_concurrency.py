@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from slipstream.storage.metadata import MetadataStore
+import pytest
+
+from slipstream.errors import MetadataStoreError
+from slipstream.storage.metadata import MetadataStore, engines
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 250
@@ -128,3 +133,46 @@ def test_a_forked_child_writes_through_its_own_connections(tmp_path: Path) -> No
         assert messages == ["before", "child", "after"]
     finally:
         store.close()
+
+
+def _hold_first_open(folder: Path) -> int:
+    """Take the lock a process holds while it first opens (and migrates) a database there."""
+    held = os.open(folder, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    return held
+
+
+def test_a_first_open_waits_for_another_process_opening_the_same_file(tmp_path: Path) -> None:
+    # Two processes switching one new file to WAL at once: one failed with "database is locked".
+    held = _hold_first_open(tmp_path)
+    released: list[float] = []
+
+    def release() -> None:
+        time.sleep(0.5)
+        released.append(time.monotonic())
+        os.close(held)
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    store = MetadataStore(f"sqlite:///{tmp_path / 'turns.db'}")
+    opened = time.monotonic()
+    releaser.join()
+    try:
+        assert released and opened >= released[0]  # it waited its turn
+        assert store.list_executions() == []  # and then made and migrated the database
+    finally:
+        store.close()
+
+
+def test_a_first_open_held_up_too_long_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engines, "FIRST_OPEN_WAIT_SECONDS", 0.2)
+    held = _hold_first_open(tmp_path)
+    try:
+        with pytest.raises(MetadataStoreError, match="being opened by another process"):
+            MetadataStore(f"sqlite:///{tmp_path / 'stuck.db'}")
+    finally:
+        os.close(held)
+    store = MetadataStore(f"sqlite:///{tmp_path / 'stuck.db'}")  # its turn now
+    store.close()

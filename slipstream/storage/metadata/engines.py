@@ -6,8 +6,12 @@ it reads an SQLite file in a read-only folder too.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +33,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _PG_MIGRATION_LOCK = 7_155_170_001
 
 WRITE_OPTION = "slipstream_write"
+FIRST_OPEN_WAIT_SECONDS = 60.0  # for another process's first connection and migration
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -70,7 +75,8 @@ def acquire_engine(url: str, read_only: bool = False) -> Engine:
         _users[key] += 1
     try:
         if key not in _migrated:
-            _check_or_migrate(engine, url, read_only)
+            with _first_open(url, read_only):
+                _check_or_migrate(engine, url, read_only)
             _migrated.add(key)
     except BaseException:
         release_engine(key)
@@ -156,6 +162,34 @@ def _current_revision(conn: Connection) -> str | None:
         return None
     row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
     return None if row is None else str(row[0])
+
+
+@contextlib.contextmanager
+def _first_open(url: str, read_only: bool) -> Iterator[None]:
+    """Processes opening one SQLite file for writing take turns at its first connection and
+    migration: two at once on a new file can both try to switch it to WAL, and one then fails
+    at once with "database is locked". (flock on the file's folder: nothing is created.)"""
+    if read_only or not url.startswith("sqlite"):
+        yield
+        return
+    folder = os.open(os.path.dirname(os.path.abspath(make_url(url).database or "")), os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + FIRST_OPEN_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise MetadataStoreError(
+                        f"the metadata database {faults.sqlite_path(url)} is being opened by "
+                        f"another process, which has not finished in "
+                        f"{FIRST_OPEN_WAIT_SECONDS:.0f} s; retry when it finishes"
+                    ) from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(folder)  # and with it the lock
 
 
 def _check_or_migrate(engine: Engine, url: str, read_only: bool) -> None:
