@@ -187,6 +187,8 @@ def _first_open(url: str, read_only: bool) -> Iterator[None]:
                         f"{FIRST_OPEN_WAIT_SECONDS:.0f} s; retry when it finishes"
                     ) from None
                 time.sleep(0.01)
+            except OSError:  # a file system without flock: open as before, without turns
+                break
         yield
     finally:
         os.close(folder)  # and with it the lock
