@@ -55,7 +55,7 @@ class SchedulerAccess:
 class Recording:
     """Where the attempt's part of the cluster's history begins."""
 
-    start: float  # unix seconds: profiles are taken from here
+    start: float  # unix seconds: the profile is taken from here
     index: int  # the scheduler's task stream position
 
 
@@ -96,7 +96,7 @@ async def _logs(scheduler: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
 
 async def _report(access: SchedulerAccess, recording: Recording, code: str) -> dict[str, Any]:
     """The task stream, each worker's memory history, and the report's page or, for a local
-    Scheduler (in this process), the profiles its forked writer needs."""
+    Scheduler (in this process), the profile its forked writer needs."""
     scheduler, local = access.rpc, access.local
 
     async def html() -> str | BaseException | None:
@@ -123,17 +123,17 @@ async def _report(access: SchedulerAccess, recording: Recording, code: str) -> d
             log.debug("dask: no memory history from the workers: %r", exc)
             return {}
 
-    async def profiles() -> list[Any] | BaseException | None:
+    async def profile() -> Any:  # None: not needed; an exception: not had
         if local is None:
             return None
-        try:  # the writer has no connections of its own: fetch the profiles for it
-            return await asyncio.wait_for(page.fetch_profiles(local, recording.start), LOGS_TIMEOUT)
+        try:  # the writer has no connections of its own: fetch the profile for it
+            return await asyncio.wait_for(page.fetch_profile(local, recording.start), LOGS_TIMEOUT)
         except Exception as exc:
             return exc
 
     stream = asyncio.wait_for(scheduler.get_task_stream(start_index=recording.index), LOGS_TIMEOUT)
-    tasks, monitors, built, fetched = await asyncio.gather(stream, memory(), html(), profiles())
-    return {"tasks": tasks, "monitors": monitors, "html": built, "profiles": fetched}
+    tasks, monitors, built, fetched = await asyncio.gather(stream, memory(), html(), profile())
+    return {"tasks": tasks, "monitors": monitors, "html": built, "profile": fetched}
 
 
 def summarize(
@@ -210,16 +210,16 @@ async def _gather(
             return None
 
     found_logs, found_report = await asyncio.gather(logs(), report())
-    profiles = None if found_report is None else found_report["profiles"]
-    if recording is None or found_report is None or profiles is None:
+    profile = None if found_report is None else found_report["profile"]
+    if recording is None or found_report is None or profile is None:
         return found_logs, found_report, None
     names = {} if isinstance(found_logs, BaseException) else found_logs[2]
     writer.summary = summarize(found_report["tasks"], found_report["monitors"], names, writer.error)
-    if isinstance(profiles, BaseException):
-        found_report["html"] = profiles
+    if isinstance(profile, BaseException):
+        found_report["html"] = profile
         return found_logs, found_report, None
     try:
-        pid = fork_writer(access.local, recording.start, code, profiles, writer)
+        pid = fork_writer(access.local, recording.start, code, profile, writer)
         return found_logs, found_report, pid
     except Exception as exc:
         found_report["html"] = exc

@@ -25,17 +25,17 @@ TABS = (
 )
 
 
-async def fetch_profiles(scheduler: Any, start: float) -> list[Any]:
+async def fetch_profile(scheduler: Any, start: float) -> Any:
     """The workers' compute profile since `start`: what build() draws."""
-    return [await scheduler.get_profile(start=start)]
+    return await scheduler.get_profile(start=start)
 
 
 async def build_on_scheduler(dask_scheduler: Any, start: float, code: str) -> str:
     """The page, built in the scheduler's own process (Client.run_on_scheduler)."""
-    return build(dask_scheduler, start, code, await fetch_profiles(dask_scheduler, start))
+    return build(dask_scheduler, start, code, await fetch_profile(dask_scheduler, start))
 
 
-def build(scheduler: Any, start: float, code: str, profiles: list[Any]) -> str:
+def build(scheduler: Any, start: float, code: str, compute_profile: Any) -> str:
     """The page for what the scheduler ran since `start` (unix seconds), as a string."""
     from bokeh.embed import file_html
     from bokeh.models import TabPanel, Tabs
@@ -53,10 +53,7 @@ def build(scheduler: Any, start: float, code: str, profiles: list[Any]) -> str:
     tasks = scheduler.get_task_stream(start=start)
     source, stream = task_stream_figure(sizing_mode="stretch_both")
     source.data.update(rectangles(tasks))
-    drawn = [
-        profile.plot_figure(profile.plot_data(state), sizing_mode="stretch_both")[0]
-        for state in profiles
-    ]
+    compute, _ = profile.plot_figure(profile.plot_data(compute_profile), sizing_mode="stretch_both")
     bandwidth_workers = BandwidthWorkers(scheduler, sizing_mode="stretch_both")
     bandwidth_workers.update()
     bandwidth_types = BandwidthTypes(scheduler, sizing_mode="stretch_both")
@@ -64,7 +61,7 @@ def build(scheduler: Any, start: float, code: str, profiles: list[Any]) -> str:
     children = [
         _summary(scheduler, tasks, stopped - start, code),
         stream,
-        *drawn,
+        compute,
         bandwidth_workers.root,
         bandwidth_types.root,
         SchedulerLogs(scheduler, start=start).root,

@@ -26,7 +26,7 @@ from slipstream.trace import mark
 
 log = logging.getLogger("slipstream.dask")
 
-REPORT = "dask-report.html"  # task stream, profiles, bandwidth: see page.py
+REPORT = "dask-report.html"  # task stream, compute profile, bandwidth: see page.py
 SUMMARY = "dask-summary.json"
 REPORT_TIMEOUT = 15.0  # seconds to build the report's HTML
 BEING_WRITTEN = "being written"  # the summary's "report" while its writer runs (see report_by)
@@ -42,7 +42,7 @@ class Writer:
     error: BaseException | None  # what the body raised, for the summary
 
 
-def fork_writer(local: Any, start: float, code: str, profiles: list[Any], writer: Writer) -> int:
+def fork_writer(local: Any, start: float, code: str, compute_profile: Any, writer: Writer) -> int:
     """Fork the child that writes the report and the final summary; its pid.
 
     Called on the cluster's event loop, so the child's copy of the scheduler is whole. The
@@ -53,15 +53,15 @@ def fork_writer(local: Any, start: float, code: str, profiles: list[Any], writer
     atomic_write(writer.folder / SUMMARY, to_json(pending))
     pid = os.fork()
     if pid == 0:
-        _write_report(local, start, code, profiles, writer)
+        _write_report(local, start, code, compute_profile, writer)
     return pid
 
 
 def _write_report(
-    scheduler: Any, start: float, code: str, profiles: list[Any], writer: Writer
+    scheduler: Any, start: float, code: str, compute_profile: Any, writer: Writer
 ) -> None:
     """In the forked child: build the page from this copy of the scheduler, write it and the
-    summary. (This child has no connections of its own: the profiles were fetched for it.)"""
+    summary. (This child has no connections of its own: the profile was fetched for it.)"""
     status = 1
     summary = dict(writer.summary)
     page = ""
@@ -70,7 +70,7 @@ def _write_report(
         signal.signal(signal.SIGALRM, _out_of_time)
         signal.alarm(int(REPORT_TIMEOUT))
         _no_bokeh_validation()
-        page = build(scheduler, start, code, profiles)
+        page = build(scheduler, start, code, compute_profile)
         summary["report"] = REPORT
         status = 0
     except BaseException as exc:
