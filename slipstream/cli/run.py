@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from typing import Any
@@ -102,7 +103,10 @@ def _execute(entity: Any, options: dict[str, Any]) -> None:
     finally:
         progress.stop()
     code = report_outcome(outcome, entity.template.interface, as_json, started)
-    engine.close()  # after what ended attempts left running (a Dask report's writer), bounded
+    # The process's last full collection, now, while what ended attempts left running (a Dask
+    # report's writer) finishes on the other core; main() freezes what is left.
+    gc.collect()
+    engine.close()  # after what ended attempts left running, bounded
     if code:
         sys.exit(code)
 

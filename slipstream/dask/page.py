@@ -4,7 +4,8 @@ Called by writer.py (in a forked copy of a local cluster's scheduler) and by kee
 DaskJob's scheduler (`run_on_scheduler`). It has the tabs of Dask's performance report but
 three, which are about half the time it takes to build and say nothing of the user's tasks:
 System (the scheduler process's CPU, memory and file descriptors over time) and the profiles
-of Dask's own event loops (the workers' and the scheduler's "administrative" profiles).
+of Dask's own event loops (the workers' and the scheduler's "administrative" profiles). The
+bandwidth tabs are charts only when some data moved between workers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from collections import defaultdict
 from typing import Any
 
 TITLE = "Dask Performance Report"
+NO_TRANSFERS = (
+    "No data moved between workers: none reported by their heartbeats (each reports what it "
+    "fetched from the others since its last one)."
+)
 TABS = (
     "Summary",
     "Task Stream",
@@ -54,16 +59,19 @@ def build(scheduler: Any, start: float, code: str, compute_profile: Any) -> str:
     source, stream = task_stream_figure(sizing_mode="stretch_both")
     source.data.update(rectangles(tasks))
     compute, _ = profile.plot_figure(profile.plot_data(compute_profile), sizing_mode="stretch_both")
-    bandwidth_workers = BandwidthWorkers(scheduler, sizing_mode="stretch_both")
-    bandwidth_workers.update()
-    bandwidth_types = BandwidthTypes(scheduler, sizing_mode="stretch_both")
-    bandwidth_types.update()
+    if scheduler.bandwidth_workers or scheduler.bandwidth_types:
+        by_workers = BandwidthWorkers(scheduler, sizing_mode="stretch_both")
+        by_workers.update()
+        by_types = BandwidthTypes(scheduler, sizing_mode="stretch_both")
+        by_types.update()
+        bandwidth = [by_workers.root, by_types.root]
+    else:  # two empty charts would say less, and cost a third of the page
+        bandwidth = [_note(f"<p>{NO_TRANSFERS}</p>"), _note(f"<p>{NO_TRANSFERS}</p>")]
     children = [
         _summary(scheduler, tasks, stopped - start, code),
         stream,
         compute,
-        bandwidth_workers.root,
-        bandwidth_types.root,
+        *bandwidth,
         SchedulerLogs(scheduler, start=start).root,
     ]
     panels = [TabPanel(child=child, title=name) for name, child in zip(TABS, children, strict=True)]
@@ -71,10 +79,15 @@ def build(scheduler: Any, start: float, code: str, compute_profile: Any) -> str:
     return str(file_html(tabs, CDN, TITLE))
 
 
+def _note(text: str) -> Any:
+    from bokeh.models.widgets import Div
+
+    return Div(text=text, styles={"padding": "12px", "overflow": "auto"})
+
+
 def _summary(scheduler: Any, tasks: list[dict[str, Any]], seconds: float, code: str) -> Any:
     import dask
     import distributed
-    from bokeh.models.widgets import Div
     from dask.utils import format_bytes, format_time
 
     spent: defaultdict[str, float] = defaultdict(float)
@@ -93,5 +106,6 @@ def _summary(scheduler: Any, tasks: list[dict[str, Any]], seconds: float, code: 
         ("Dask", f"{dask.__version__}, distributed {distributed.__version__}"),
     ]
     items = "".join(f"<li>{html.escape(name)}: {html.escape(value)}</li>" for name, value in facts)
-    text = f"<h1>{TITLE}</h1><ul>{items}</ul><h2>Calling code</h2><pre>{html.escape(code)}</pre>"
-    return Div(text=text, styles={"padding": "12px", "overflow": "auto"})
+    return _note(
+        f"<h1>{TITLE}</h1><ul>{items}</ul><h2>Calling code</h2><pre>{html.escape(code)}</pre>"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from test_dask_local import attempt_in, baseline, live_children, template_for  #
 from slipstream.dask import Dask, WorkerGroup
 from slipstream.dask.keep import REPORT, SCHEDULER_LOG, SUMMARY, WORKERS_LOG
 from slipstream.dask.local import local_context
-from slipstream.dask.page import TABS
+from slipstream.dask.page import NO_TRANSFERS, TABS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,6 +43,7 @@ def test_the_report_holds_the_tasks_the_body_ran(tmp_path: Path, baseline: set[i
     assert "Dask Performance Report" in page
     assert "tally_marker" in page and "number of tasks: 41" in page
     assert all(f'"title":"{tab}"' in page for tab in TABS)  # task stream, profiles, bandwidth
+    assert NO_TRANSFERS in page  # no task needed another's result: no bandwidth to chart
     summary = json.loads((logs / SUMMARY).read_text())
     assert summary["tasks"] == 41
     assert summary["by_prefix"]["tally_marker"]["tasks"] == 40
@@ -53,6 +55,30 @@ def test_the_report_holds_the_tasks_the_body_ran(tmp_path: Path, baseline: set[i
     assert summary["report"] == REPORT
     assert (logs / SCHEDULER_LOG).exists() and (logs / WORKERS_LOG).exists()
     assert live_children() == baseline  # the report's writer is gone with the cluster
+
+
+def moved_bytes(data: bytes) -> int:
+    return len(data)
+
+
+def test_data_moved_between_workers_is_charted(tmp_path: Path, baseline: set[int]) -> None:  # noqa: F811
+    with local_context(template_for(two_workers()), attempt_in(tmp_path)):
+        client = Client()
+        first, second = sorted(client.scheduler_info()["workers"])
+        data = client.submit(bytes, 4 << 20, workers=[first])
+        assert client.submit(moved_bytes, data, workers=[second]).result() == 4 << 20
+        deadline = time.monotonic() + 30  # workers report transfers with their heartbeats
+        while not client.run_on_scheduler(_bandwidth_reported):
+            assert time.monotonic() < deadline, "no heartbeat reported the transfer"
+            time.sleep(0.1)
+    page = (tmp_path / "logs" / REPORT).read_text()
+    assert NO_TRANSFERS not in page
+    assert '"bandwidth_text"' in page  # the charts' data
+    assert live_children() == baseline
+
+
+def _bandwidth_reported(dask_scheduler: Any) -> bool:
+    return bool(dask_scheduler.bandwidth_workers)
 
 
 def test_a_failed_body_keeps_its_report_and_says_why(tmp_path: Path, baseline: set[int]) -> None:  # noqa: F811
