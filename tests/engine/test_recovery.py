@@ -64,6 +64,21 @@ def _only_execution() -> dict:  # type: ignore[type-arg]
     return execution
 
 
+def _wait_for_handle(node: str, timeout: float = 60) -> None:
+    """Until the engine has recorded where node's running attempt runs (its process): a
+    body may start before that row is committed, and an engine killed in between cannot
+    know its attempt to take it up again (it runs again: at least once)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = _slipstream("executions", "show", _only_execution()["execution"], "--json")
+        nodes = {n["node"]: n for n in json.loads(shown.stdout)["nodes"]} if shown.stdout else {}
+        history = nodes.get(node, {}).get("attempt_history") or [{}]
+        if (history[-1].get("handle") or {}).get("pid"):
+            return
+        assert time.monotonic() < deadline, f"{node}'s attempt was never recorded with its pid"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("runner", ["inprocess", "process"])
 def test_sigkilled_engine_resumes_without_rerunning_succeeded_nodes(
     home: Path, tmp_path: Path, runner: str
@@ -71,6 +86,8 @@ def test_sigkilled_engine_resumes_without_rerunning_succeeded_nodes(
     extra = ("--isolate",) if runner == "process" else ()
     process, paths = _start_run(tmp_path, *extra)
     _wait_for(paths["second"])  # the second node is running: the first has succeeded
+    if runner == "process":
+        _wait_for_handle("wait-for")
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     execution = _only_execution()

@@ -186,8 +186,10 @@ def test_an_oomkilled_worker_surfaces_its_reason_and_spends_the_system_budget(
     job = running_job(fake)
     name = job["metadata"]["name"]
     # A worker Pod of the job's cluster, on another node, as the operator's Deployment makes
-    # it; that node's kubelet reports its container OOMKilled and restarted.
+    # it; that node's kubelet reports its container OOMKilled and restarted. It goes with its
+    # DaskJob, at once (no kubelet here finishes a graceful deletion on that node).
     worker = f"{name}-default-worker-0"
+    owner = {"apiVersion": job["apiVersion"], "kind": "DaskJob", "name": name}
     fake.create(
         {
             "apiVersion": "v1",
@@ -199,8 +201,10 @@ def test_an_oomkilled_worker_surfaces_its_reason_and_spends_the_system_budget(
                     "dask.org/cluster-name": name,
                     "dask.org/component": "worker",
                 },
+                "ownerReferences": [{**owner, "uid": job["metadata"]["uid"], "controller": True}],
             },
             "spec": {
+                "terminationGracePeriodSeconds": 0,
                 "nodeName": "elsewhere",
                 "containers": [
                     {"name": "worker", "image": "python:3.11", "command": ["dask", "worker"]}
@@ -242,7 +246,7 @@ def test_an_oomkilled_worker_surfaces_its_reason_and_spends_the_system_budget(
     assert (error["kind"], error["type"]) == ("system", "slipstream.errors.OOMKilled")
     assert f"Pod {worker}" in error["message"] and "OOMKilled" in error["message"]
     assert "lost a worker while computing" in error["message"]
-    fake.delete("pod", worker)
+    assert fake.get("pod", worker) is None  # gone with its DaskJob
 
 
 def test_an_abort_deletes_the_daskjob_and_its_cluster(
