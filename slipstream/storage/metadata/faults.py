@@ -43,7 +43,7 @@ _SQLITE_HINTS = (
         "cannot be opened",
         "check that its folder exists and is readable (and writable, to run executions)",
     ),
-    ("locked", "stayed locked by another process for 30 s", "retry when it finishes"),
+    ("locked", "is locked by another process (waited up to 30 s)", "retry when it finishes"),
 )
 
 _POSTGRES_HINTS = (
